@@ -55,7 +55,9 @@ def check_digit(first11: str) -> int:
         raise ValueError("first11 must be a str of exactly 11 ASCII digits")
     if not _is_ascii_digits(first11, 11):
         raise ValueError(f"first11 must be exactly 11 ASCII digits (got a string of length {len(first11)})")
-    total = sum(int(digit) * weight for digit, weight in zip(reversed(first11), _WEIGHTS_FROM_RIGHT, strict=True))
+    total = sum(
+        int(digit) * weight for digit, weight in zip(reversed(first11), _WEIGHTS_FROM_RIGHT, strict=True)
+    )
     remainder = total % 11
     return 0 if remainder <= 1 else 11 - remainder
 

@@ -1,0 +1,40 @@
+"""The ``kiban`` command (運用コマンド) — for operators and batches; staff work in the web UI."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from kiban import __version__
+from kiban.cli import db as db_cmd
+from kiban.cli import demo as demo_cmd
+from kiban.cli import serve as serve_cmd
+from kiban.cli import synth as synth_cmd
+
+app = typer.Typer(
+    name="kiban",
+    help="kiban (基盤) — 社会保障業務システム. `kiban demo` で一式を起動します。",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold personal data; never print them
+)
+app.add_typer(db_cmd.app, name="db")
+app.command("synth")(synth_cmd.synth)
+app.command("serve")(serve_cmd.serve)
+app.command("demo")(demo_cmd.demo)
+
+
+@app.command()
+def version() -> None:
+    """Print the kiban version."""
+    typer.echo(__version__)
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr.")) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    app()

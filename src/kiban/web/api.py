@@ -1,0 +1,28 @@
+"""JSON API under /api/v1 (its OpenAPI document is /api/v1/openapi.json)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+
+from kiban.synth import load as synth_load
+from kiban.web import deps, status
+
+router = APIRouter(prefix="/api/v1", tags=["system"])
+EngineDep = Annotated[Engine, Depends(deps.engine)]
+
+
+@router.get("/health", summary="稼働確認 (health)")
+def health(engine: EngineDep) -> JSONResponse:
+    h = status.check(engine)
+    return JSONResponse(asdict(h), status_code=200 if h.status == "ok" else 503)
+
+
+@router.get("/city/summary", summary="合成都市の集計 (aggregate statistics only)")
+def city_summary(engine: EngineDep) -> dict[str, Any]:
+    s = synth_load.summary(engine)
+    return {"loaded": s is not None, "summary": asdict(s) if s is not None else None}
