@@ -36,9 +36,15 @@ def attainment_date(birth: date, age: int) -> date:
     if age == 0:
         return birth
     year = birth.year + age
+    if (birth.month, birth.day) == (1, 1):
+        # The anniversary itself may be 1 January of year 10000, which date cannot
+        # represent, while the attainment day (31 December) still can.
+        if year - 1 > date.max.year:
+            raise ValueError(f"attaining age {age} falls beyond year {date.max.year}")
+        return date(year - 1, 12, 31)
     if year > date.max.year:
         raise ValueError(f"attaining age {age} falls beyond year {date.max.year}")
-    if birth.month == 2 and birth.day == 29:
+    if (birth.month, birth.day) == (2, 29):
         # Both leap and common years end on 28 Feb (see docstring); computing it
         # directly avoids constructing a non-existent 29 Feb.
         return date(year, 2, 28)
@@ -56,6 +62,13 @@ def age_on(birth: date, on: date) -> int:
     # Start one above the difference in years: someone born on 1 January attains each
     # age on 31 December of the PREVIOUS calendar year.  At most two steps back follow.
     age = on.year - birth.year + 1
-    while age > 0 and (birth.year + age > date.max.year or attainment_date(birth, age) > on):
+    while age > 0 and not _attained_by(birth, age, on):
         age -= 1
     return age
+
+
+def _attained_by(birth: date, age: int, on: date) -> bool:
+    try:
+        return attainment_date(birth, age) <= on
+    except ValueError:  # beyond date.max, hence certainly after ``on``
+        return False

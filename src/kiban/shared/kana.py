@@ -63,7 +63,10 @@ def search_key(text: str) -> str:
     normalized = unicodedata.normalize("NFKC", text)
     katakana = normalized.translate(_HIRA_TO_KATA)
     compact = "".join(katakana.split())
-    return compact.translate(_SMALL_TO_LARGE).translate(_ASCII_UPPER)
+    folded = compact.translate(_SMALL_TO_LARGE).translate(_ASCII_UPPER)
+    # Removing spaces and enlarging kana can leave a combining mark next to a new base
+    # (e.g. "ヵ" + U+3099); a final NFKC composes it so the key is idempotent.
+    return unicodedata.normalize("NFKC", folded)
 
 
 def is_katakana(text: str) -> bool:

@@ -75,6 +75,9 @@ class EraYear:
 # The first day of the Meiji solar calendar; see the module docstring.
 SOLAR_CALENDAR_START: Final = date(1873, 1, 1)
 
+# 明治's start is the Gregorian equivalent of 慶応4年9月8日 (改元の詔, retroactive to 1 January
+# 1868); it only anchors the year arithmetic (1868 = 明治元年), since dates before
+# SOLAR_CALENDAR_START are rejected anyway.
 ERAS: Final[tuple[Era, ...]] = (
     Era("明治", "M", 1, date(1868, 10, 23), date(1912, 7, 29)),
     Era("大正", "T", 2, date(1912, 7, 30), date(1926, 12, 24)),

@@ -1,0 +1,1 @@
+"""Staff, grants, authentication, the access log and vault keys (セキュリティ基盤)."""
