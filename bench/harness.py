@@ -72,7 +72,9 @@ class Bench:
                         "name": m.name,
                         "seconds": round(m.seconds, 3),
                         "baseline": m.baseline,
-                        "ratio": round(m.seconds / self.results[m.baseline].seconds, 3) if m.baseline else None,
+                        "ratio": round(m.seconds / self.results[m.baseline].seconds, 3)
+                        if m.baseline
+                        else None,
                         **m.extra,
                     }
                     for m in self.results.values()

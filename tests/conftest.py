@@ -34,8 +34,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _admin_url(choice: str) -> str:
     if choice == "embedded":
-        from kiban.db import embedded
-
         return _embedded_admin(Path(os.environ.get("KIBAN_TEST_PGDATA", "var/test-pg")))
     if choice == "service":
         return os.environ.get("KIBAN_TEST_SERVICE_URL", SERVICE_DEFAULT)

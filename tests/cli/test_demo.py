@@ -18,7 +18,11 @@ def test_demo_without_configuration_builds_a_city(tmp_path: Path) -> None:
     env["COLUMNS"] = "200"
     result = subprocess.run(
         [sys.executable, "-m", "kiban.cli.main", "demo", "--residents", "2000", "--seed", "3", "--no-serve"],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "組込みPostgreSQL" in result.stdout
@@ -34,7 +38,11 @@ def test_db_upgrade_twice_is_idempotent(database_url: str) -> None:
     for _ in range(2):
         r = subprocess.run(
             [sys.executable, "-m", "kiban.cli.main", "db", "upgrade"],
-            env=env, capture_output=True, text=True, timeout=120, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert r.returncode == 0, r.stderr[-2000:]
     assert "スキーマは最新です" in r.stdout

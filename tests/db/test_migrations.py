@@ -48,7 +48,6 @@ def test_btree_gist_exclusion_refuses_overlapping_periods(db_engine: Engine) -> 
             )
         )
         conn.execute(text("INSERT INTO period_probe VALUES (1, '[2025-04-01,2026-04-01)')"))
-        with pytest.raises(IntegrityError):
-            with conn.begin_nested():
-                conn.execute(text("INSERT INTO period_probe VALUES (1, '[2025-10-01,2026-10-01)')"))
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            conn.execute(text("INSERT INTO period_probe VALUES (1, '[2025-10-01,2026-10-01)')"))
         conn.execute(text("INSERT INTO period_probe VALUES (2, '[2025-10-01,2026-10-01)')"))

@@ -1,23 +1,41 @@
-"""The staff UI in a real Chromium (Debian's chromium driven by Playwright)."""
+"""The staff UI in a real Chromium (Debian's chromium driven by Playwright).
+
+One story a city's staff would live through: enrol the counter terminal, sign in with a second
+factor, see the city in aggregate, issue a grant that a second administrator approves, and be
+refused when the same ID is used at another terminal.
+"""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import uvicorn
+from kiban.synth.load import load_city
 from sqlalchemy import Engine
 
-from kiban.synth.load import load_city
+from kiban.db.engine import get_app_engine
+from kiban.security import totp
+from kiban.security.context import Business
 from kiban.web.app import create_app
+from security_factories import PASSWORD, Org, terminal_awaiting_enrolment
 
 pytestmark = pytest.mark.ui
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path("out/screenshots")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -27,10 +45,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def base_url(db_engine: Engine) -> Iterator[str]:
+def base_url(database_url: str, db_engine: Engine) -> Iterator[str]:
     load_city(db_engine, residents=3_000, seed=7, write_files=False)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(db_engine), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(get_app_engine(database_url))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -50,37 +69,102 @@ def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/setup.sh (apt package chromium)")
     with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-            ],
-        )
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
 
 
-def test_home_shows_the_city_in_aggregate(base_url: str, browser) -> None:  # type: ignore[no-untyped-def]
-    page = browser.new_page(locale="ja-JP", viewport={"width": 1280, "height": 800})
-    page.goto(base_url + "/")
-    # The figures arrive through htmx after the page loads.
-    residents = page.get_by_test_id("residents")
-    residents.wait_for(timeout=10_000)
-    assert residents.inner_text().replace(",", "").startswith("3000")
-    share = page.get_by_test_id("aged65").inner_text()
-    assert "%" in share
-    assert page.get_by_role("link", name="ホーム").get_attribute("aria-current") == "page"
+def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "home.png"), full_page=True)
-    page.close()
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def test_system_screen_shows_a_healthy_database(base_url: str, browser) -> None:  # type: ignore[no-untyped-def]
-    page = browser.new_page(locale="ja-JP", viewport={"width": 1280, "height": 800})
-    page.goto(base_url + "/")
+def _enrol_and_login(browser, base_url: str, org: Org, dep: str, terminal: str, staff: str, secret: str):  # type: ignore[no-untyped-def]
+    enrol = terminal_awaiting_enrolment(org.engine, org.code(terminal), dep)
+    context = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.goto(f"{base_url}/terminal/enrol?terminal_code={org.code(terminal)}&code={enrol}")
+    page.get_by_role("button", name="この端末を登録する").click()
+    page.wait_for_url("**/login")
+    assert "登録しました" in page.get_by_test_id("flash").inner_text()
+    page.get_by_label("職員ID").fill(org.code(staff))
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    page.wait_for_url("**/mfa")
+    page.get_by_label("確認コード（6桁）").fill(totp.hotp(secret, totp.current_step()))
+    page.get_by_role("button", name="確認").click()
+    page.wait_for_url(base_url + "/")
+    return context, page
+
+
+@pytest.fixture(scope="module")
+def world(database_url: str) -> dict[str, object]:
+    org = Org(get_app_engine(database_url), uuid.uuid4().hex[:6])
+    dep = org.department("joho")
+    kaigo = org.department("kaigo")
+    s1, s2 = totp.new_secret(), totp.new_secret()
+    org.staff("adm1", dep, [(Business.SYSTEM, "admin")], is_admin=True, totp_secret=s1)
+    org.staff("adm2", dep, [(Business.SYSTEM, "admin")], is_admin=True, totp_secret=s2)
+    org.staff("clerk", kaigo)
+    return {"org": org, "dep": dep, "kaigo": kaigo, "s1": s1, "s2": s2}
+
+
+def test_sign_in_and_see_the_city_in_aggregate(base_url: str, browser, world) -> None:  # type: ignore[no-untyped-def]
+    org: Org = world["org"]
+    context, page = _enrol_and_login(browser, base_url, org, world["dep"], "desk1", "adm1", world["s1"])
+    residents = page.get_by_test_id("residents")
+    residents.wait_for(timeout=10_000)  # the figures arrive through htmx
+    assert residents.inner_text().replace(",", "").startswith("3000")
+    assert "%" in page.get_by_test_id("aged65").inner_text()
+    assert org.code("adm1") in page.get_by_test_id("who").inner_text()
+    _shot(page, "home")
     page.get_by_role("link", name="システム状態").click()
     page.wait_for_url("**/system")
     assert page.get_by_test_id("status").inner_text().strip() == "正常"
-    page.screenshot(path=str(SHOTS / "system.png"), full_page=True)
-    page.close()
+    _shot(page, "system")
+
+    # The same ID at another terminal is refused while this session is live (seed 000).
+    enrol = terminal_awaiting_enrolment(org.engine, org.code("desk9"), world["dep"])
+    other = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 700})
+    p2 = other.new_page()
+    p2.goto(f"{base_url}/terminal/enrol?terminal_code={org.code('desk9')}&code={enrol}")
+    p2.get_by_role("button", name="この端末を登録する").click()
+    p2.get_by_label("職員ID").fill(org.code("adm1"))
+    p2.get_by_label("パスワード").fill(PASSWORD)
+    p2.get_by_role("button", name="ログイン").click()
+    error = p2.get_by_test_id("error").inner_text()
+    assert "別の端末" in error and "ログイン中" in error
+    _shot(p2, "login-refused")
+    other.close()
+    page.get_by_role("button", name="ログアウト").click()
+    page.wait_for_url("**/login")
+    context.close()
+
+
+def test_grant_is_requested_by_one_admin_and_approved_by_another(base_url: str, browser, world) -> None:  # type: ignore[no-untyped-def]
+    org: Org = world["org"]
+    ctx1, p1 = _enrol_and_login(browser, base_url, org, world["dep"], "desk3", "adm2", world["s2"])
+    p1.get_by_role("link", name="権限の起案・決裁").click()
+    form = p1.get_by_test_id("grant-request")
+    form.get_by_label("職員").select_option(org.code("clerk"))
+    form.get_by_label("事務・役割").select_option("kansa:auditor")
+    form.get_by_label("部署").select_option(world["kaigo"])
+    form.get_by_label("理由").fill("4月1日付 配属")
+    form.get_by_role("button", name="起案する").click()
+    assert "起案しました" in p1.get_by_test_id("flash").inner_text()
+    row = p1.get_by_test_id("pending-table").locator("tr", has_text=org.code("clerk"))
+    assert "自分の起案は決裁できません" in row.inner_text()
+    _shot(p1, "grants-pending")
+    ctx1.close()
+
+    ctx2, p2 = _enrol_and_login(browser, base_url, org, world["dep"], "desk4", "adm1", world["s1"])
+    p2.goto(base_url + "/admin/grants")
+    p2.get_by_test_id("pending-table").locator("tr", has_text=org.code("clerk")).get_by_role(
+        "button", name="承認"
+    ).click()
+    assert "承認" in p2.get_by_test_id("flash").inner_text()
+    p2.get_by_role("link", name="アクセス権限表").click()
+    table = p2.get_by_test_id("access-table")
+    assert "監査" in table.locator("tr", has_text=org.code("clerk")).inner_text()
+    _shot(p2, "access-table")
+    ctx2.close()

@@ -30,6 +30,8 @@ def status() -> None:
     from kiban.web.status import check
 
     h = check(get_engine())
-    console.print(f"状態: {h.status}  PostgreSQL {h.server_version}  スキーマ {h.schema_revision} / 最新 {h.schema_head}")
+    console.print(
+        f"状態: {h.status}  PostgreSQL {h.server_version}  スキーマ {h.schema_revision} / 最新 {h.schema_head}"
+    )
     if h.status != "ok":
         raise typer.Exit(1)

@@ -1,52 +1,81 @@
 """``kiban demo`` — the main job: everything kiban can do so far, on a fresh machine, with no setup.
 
-Each step is a small function; the issues that add capabilities add their step here (staff
-accounts with the security issue, resident import with the identity issue, …).
+Each step is a small function; the issues that add capabilities add their step here.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
 import typer
+from rich.table import Table
 
 from kiban.cli import serve as serve_cmd
 from kiban.cli import synth as synth_cmd
 from kiban.cli.console import console
 from kiban.db import migrate
 from kiban.db.engine import database_url, get_engine
+from kiban.security.bootstrap import DemoOrganisation, demo_organisation
 
 
-@dataclass(frozen=True)
-class DemoOptions:
+@dataclass
+class DemoRun:
     residents: int
     seed: int
+    organisation: DemoOrganisation | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Step:
     label: str
-    run: Callable[[DemoOptions], str]
+    run: Callable[[DemoRun], str]
 
 
-def _database(_: DemoOptions) -> str:
+def _database(_: DemoRun) -> str:
     url = database_url()
     migrate.upgrade(get_engine())
     where = "組込みPostgreSQL" if "host=/" in url else "設定されたサーバー"
     return f"{where}、スキーマ {migrate.current(get_engine())}"
 
 
-def _city(opts: DemoOptions) -> str:
-    s = synth_cmd.run(residents=opts.residents, seed=opts.seed)
+def _city(run: DemoRun) -> str:
+    s = synth_cmd.run(residents=run.residents, seed=run.seed)
     return f"住民 {s.residents:,} 人・{s.households:,} 世帯（65歳以上 {s.aged_65_plus:,} 人）"
+
+
+def _organisation(run: DemoRun) -> str:
+    with get_engine().begin() as conn:
+        run.organisation = demo_organisation(conn, since=date.today())
+    return f"職員 {len(run.organisation.staff)} 名・端末 {run.organisation.terminal_code}"
 
 
 STEPS: list[Step] = [
     Step("データベースを準備", _database),
     Step("合成都市を作成", _city),
+    Step("デモ用の職員・権限・端末を作成", _organisation),
 ]
+
+
+def _print_login(org: DemoOrganisation, host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    console.print("\n[bold]ログイン方法[/bold]")
+    console.print(
+        f"1. この端末を登録: {base}/terminal/enrol?terminal_code={org.terminal_code}&code={org.enrol_code}"
+    )
+    console.print("   を開き「この端末を登録する」を押します（登録コードは1回限り・24時間有効）。")
+    password = org.staff[0].password if org.staff else "（既存のパスワード）"
+    console.print(f"2. 職員IDとパスワードでログイン。パスワードは全員 [bold]{password}[/bold]（デモ専用）。")
+    console.print(
+        "3. 確認コード（二要素認証）は別の端末で `kiban security totp-code <登録キー>` を実行して表示します。"
+    )
+    table = Table("職員ID", "氏名", "権限", "二要素認証の登録キー")
+    for s in org.staff:
+        table.add_row(s.code, s.name, s.roles, s.totp_secret or "")
+    console.print(table)
 
 
 def demo(
@@ -56,16 +85,14 @@ def demo(
     port: int = typer.Option(8000, help="待受ポート"),
     serve: bool = typer.Option(True, "--serve/--no-serve", help="最後に Web 画面を起動する"),
 ) -> None:
-    """Create the database, a synthetic city and demo data, then serve the web UI."""
-    opts = DemoOptions(residents=residents, seed=seed)
+    """Create the database, a synthetic city and demo staff, then serve the web UI."""
+    run = DemoRun(residents=residents, seed=seed)
     started = time.perf_counter()
     for i, step in enumerate(STEPS, 1):
         console.rule(f"[{i}/{len(STEPS)}] {step.label}")
-        console.print(step.run(opts))
+        console.print(step.run(run))
     console.print(f"\n準備が完了しました（{time.perf_counter() - started:.1f} 秒）。")
-    console.print(
-        "ログイン: 職員アカウントと認証は次の段階（セキュリティ基盤）で追加されます。"
-        "現在の画面は集計値とシステム状態のみを表示します。"
-    )
+    if run.organisation is not None:
+        _print_login(run.organisation, host, port)
     if serve:
         serve_cmd.run(host=host, port=port)

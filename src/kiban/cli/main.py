@@ -11,6 +11,8 @@ from kiban.cli import db as db_cmd
 from kiban.cli import demo as demo_cmd
 from kiban.cli import serve as serve_cmd
 from kiban.cli import synth as synth_cmd
+from kiban.security import cli as security_cli
+from kiban.security.keys import cli as keys_cli
 
 app = typer.Typer(
     name="kiban",
@@ -20,6 +22,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold personal data; never print them
 )
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(security_cli.app, name="security")
+app.add_typer(keys_cli.app, name="keys")
 app.command("synth")(synth_cmd.synth)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
@@ -33,7 +37,9 @@ def version() -> None:
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr.")) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import uvicorn
 
 from kiban.cli.console import console
 from kiban.db import migrate
-from kiban.db.engine import get_engine
+from kiban.db.engine import get_app_engine, get_engine
 
 
 def serve(
@@ -24,4 +24,4 @@ def run(*, host: str, port: int) -> None:
     engine = get_engine()
     migrate.upgrade(engine)
     console.print(f"kiban を起動しました: [bold]http://{host}:{port}/[/bold]（終了は Ctrl+C）")
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(get_app_engine()), host=host, port=port, log_level="warning")

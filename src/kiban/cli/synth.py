@@ -30,4 +30,6 @@ def run(*, residents: int, seed: int, out: Path | None = None, files: bool = Tru
     engine = get_engine()
     migrate.upgrade(engine)
     with progress_bar("合成都市を生成・登録", residents) as advance:
-        return load_city(engine, residents=residents, seed=seed, out_dir=out, write_files=files, progress=advance)
+        return load_city(
+            engine, residents=residents, seed=seed, out_dir=out, write_files=files, progress=advance
+        )

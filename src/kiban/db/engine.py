@@ -33,6 +33,37 @@ def get_engine(url: str | None = None) -> Engine:
     )
 
 
+APP_ROLE = "kiban_app"
+
+
+def app_url(owner_url: str | None = None) -> str:
+    """The URL the application runs with: the same server and database as the role ``kiban_app``.
+
+    ``KIBAN_APP_DATABASE_URL`` overrides it (a real deployment gives kiban_app a password or a
+    certificate). The owner role is for migrations and batch loads only.
+    """
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    explicit = os.environ.get("KIBAN_APP_DATABASE_URL", "").strip()
+    if explicit:
+        return config.to_libpq_url(explicit)
+    url = make_url(owner_url or database_url()).set(username=APP_ROLE, password=None)
+    return url.render_as_string(hide_password=False)
+
+
+@lru_cache(maxsize=4)
+def get_app_engine(owner_url: str | None = None) -> Engine:
+    """Engine for request handling, as ``kiban_app`` (no UPDATE/DELETE on the access log)."""
+    return create_engine(
+        config.to_sqlalchemy_url(app_url(owner_url)),
+        pool_pre_ping=True,
+        pool_size=10,
+        connect_args={"application_name": "kiban-app"},
+    )
+
+
 @contextmanager
 def transaction(engine: Engine | None = None) -> Iterator[Connection]:
     """One unit of work: everything inside commits together or not at all."""
@@ -44,4 +75,5 @@ def transaction(engine: Engine | None = None) -> Iterator[Connection]:
 def reset() -> None:
     """Forget cached engines (tests switch databases)."""
     get_engine.cache_clear()
+    get_app_engine.cache_clear()
     database_url.cache_clear()

@@ -43,7 +43,9 @@ def _staff_id(conn: Connection, code: str) -> int:
     return int(sid)
 
 
-def end_sessions(conn: Connection, *, staff_id: int | None = None, terminal_id: int | None = None, reason: str) -> int:
+def end_sessions(
+    conn: Connection, *, staff_id: int | None = None, terminal_id: int | None = None, reason: str
+) -> int:
     """End live sessions at once (revocation, transfer, retirement, terminal revocation)."""
     cond = [t.session.c.ended_at.is_(None)]
     if staff_id is not None:
@@ -60,7 +62,11 @@ def end_sessions(conn: Connection, *, staff_id: int | None = None, terminal_id: 
 def do_create_department(conn: Connection, ctx: AccessContext, *, code: str, name: str) -> int:
     """部署の登録."""
     _require_admin(conn, ctx, Action.CREATE, department=code)
-    return int(conn.execute(insert(t.department).values(code=code, name=name).returning(t.department.c.department_id)).scalar_one())
+    return int(
+        conn.execute(
+            insert(t.department).values(code=code, name=name).returning(t.department.c.department_id)
+        ).scalar_one()
+    )
 
 
 def do_create_staff(
@@ -80,8 +86,14 @@ def do_create_staff(
         raise SecurityError(f"職員ID {code} は既に使われています（IDの共用・再利用はできません）。")
     passwords.check_new_password(initial_password, staff_code=code, current=None, recent_hashes=[])
     return create_staff_unchecked(
-        conn, code=code, name=name, name_kana=name_kana, department_id=_department_id(conn, department_code),
-        password=initial_password, must_change=True, id_expires_on=id_expires_on,
+        conn,
+        code=code,
+        name=name,
+        name_kana=name_kana,
+        department_id=_department_id(conn, department_code),
+        password=initial_password,
+        must_change=True,
+        id_expires_on=id_expires_on,
     )
 
 
@@ -102,8 +114,14 @@ def create_staff_unchecked(
     sid = conn.execute(
         insert(t.staff)
         .values(
-            code=code, name=name, name_kana=name_kana, department_id=department_id, is_admin=is_admin,
-            password_hash=h, password_changed_at=func.now(), must_change_password=must_change,
+            code=code,
+            name=name,
+            name_kana=name_kana,
+            department_id=department_id,
+            is_admin=is_admin,
+            password_hash=h,
+            password_changed_at=func.now(),
+            must_change_password=must_change,
             id_expires_on=id_expires_on,
         )
         .returning(t.staff.c.staff_id)
@@ -112,7 +130,9 @@ def create_staff_unchecked(
     return int(sid)
 
 
-def do_transfer_staff(conn: Connection, ctx: AccessContext, *, staff_code: str, department_code: str, reason: str) -> int:
+def do_transfer_staff(
+    conn: Connection, ctx: AccessContext, *, staff_code: str, department_code: str, reason: str
+) -> int:
     """人事異動: grants of the old department end at once, and so do live sessions. Returns grants ended."""
     _require_admin(conn, ctx, Action.UPDATE, staff=staff_code, to=department_code, reason=reason)
     sid = _staff_id(conn, staff_code)
@@ -143,13 +163,17 @@ def do_retire_staff(conn: Connection, ctx: AccessContext, *, staff_code: str, re
 def do_unlock_staff(conn: Connection, ctx: AccessContext, *, staff_code: str) -> None:
     """ロック解除 by an administrator."""
     _require_admin(conn, ctx, Action.UPDATE, staff=staff_code, unlock=True)
-    conn.execute(update(t.staff).where(t.staff.c.code == staff_code).values(failed_logins=0, locked_until=None))
+    conn.execute(
+        update(t.staff).where(t.staff.c.code == staff_code).values(failed_logins=0, locked_until=None)
+    )
 
 
 # --- terminals ---------------------------------------------------------------------------------
 
 
-def do_register_terminal(conn: Connection, ctx: AccessContext, *, code: str, name: str, department_code: str) -> str:
+def do_register_terminal(
+    conn: Connection, ctx: AccessContext, *, code: str, name: str, department_code: str
+) -> str:
     """端末の登録: returns a one-time enrolment code to type at that terminal within 24 hours."""
     _require_admin(conn, ctx, Action.CREATE, terminal=code)
     enrol = tokens.new_enrol_code()
@@ -157,8 +181,11 @@ def do_register_terminal(conn: Connection, ctx: AccessContext, *, code: str, nam
         with conn.begin_nested():
             conn.execute(
                 insert(t.terminal).values(
-                    code=code, name=name, department_id=_department_id(conn, department_code),
-                    enrol_code_hash=tokens.digest(enrol), enrol_expires_at=func.now() + ENROL_CODE_VALID,
+                    code=code,
+                    name=name,
+                    department_id=_department_id(conn, department_code),
+                    enrol_code_hash=tokens.digest(enrol),
+                    enrol_expires_at=func.now() + ENROL_CODE_VALID,
                     registered_by=ctx.staff_id,
                 )
             )
@@ -170,8 +197,9 @@ def do_register_terminal(conn: Connection, ctx: AccessContext, *, code: str, nam
 def do_enrol_terminal(conn: Connection, *, code: str, enrol_code: str) -> str:
     """端末の利用登録 at the terminal itself: trades the one-time code for a long-lived secret."""
     row = conn.execute(
-        select(t.terminal.c.terminal_id, t.terminal.c.enrol_code_hash, t.terminal.c.enrol_expires_at)
-        .where(t.terminal.c.code == code, t.terminal.c.revoked_at.is_(None))
+        select(t.terminal.c.terminal_id, t.terminal.c.enrol_code_hash, t.terminal.c.enrol_expires_at).where(
+            t.terminal.c.code == code, t.terminal.c.revoked_at.is_(None)
+        )
     ).first()
     ok = (
         row is not None
@@ -180,15 +208,34 @@ def do_enrol_terminal(conn: Connection, *, code: str, enrol_code: str) -> str:
         and row.enrol_expires_at > datetime.now(row.enrol_expires_at.tzinfo)
     )
     if not ok or row is None:
-        audit.record_anonymous(conn, staff_code=None, terminal_code=code[:32], action=Action.CREATE, outcome=Outcome.DENIED, detail={"terminal_enrolment": "invalid code"})
+        audit.record_anonymous(
+            conn,
+            staff_code=None,
+            terminal_code=code[:32],
+            action=Action.CREATE,
+            outcome=Outcome.DENIED,
+            detail={"terminal_enrolment": "invalid code"},
+        )
         raise SecurityError("端末コードまたは登録コードが正しくないか、有効期限が切れています。")
     secret = tokens.new_token()
     conn.execute(
         update(t.terminal)
         .where(t.terminal.c.terminal_id == row.terminal_id)
-        .values(secret_hash=tokens.digest(secret), enrolled_at=func.now(), enrol_code_hash=None, enrol_expires_at=None)
+        .values(
+            secret_hash=tokens.digest(secret),
+            enrolled_at=func.now(),
+            enrol_code_hash=None,
+            enrol_expires_at=None,
+        )
     )
-    audit.record_anonymous(conn, staff_code=None, terminal_code=code, action=Action.CREATE, outcome=Outcome.OK, detail={"terminal_enrolment": "enrolled"})
+    audit.record_anonymous(
+        conn,
+        staff_code=None,
+        terminal_code=code,
+        action=Action.CREATE,
+        outcome=Outcome.OK,
+        detail={"terminal_enrolment": "enrolled"},
+    )
     return secret
 
 
@@ -196,7 +243,10 @@ def do_revoke_terminal(conn: Connection, ctx: AccessContext, *, code: str, reaso
     """端末の登録抹消: its sessions end and its secret stops working at once."""
     _require_admin(conn, ctx, Action.UPDATE, terminal=code, revoked=True, reason=reason)
     tid = conn.execute(
-        update(t.terminal).where(t.terminal.c.code == code).values(revoked_at=func.now(), secret_hash=None).returning(t.terminal.c.terminal_id)
+        update(t.terminal)
+        .where(t.terminal.c.code == code)
+        .values(revoked_at=func.now(), secret_hash=None)
+        .returning(t.terminal.c.terminal_id)
     ).scalar()
     if tid is None:
         raise NotFound(f"端末コード {code} は登録されていません。")
@@ -219,18 +269,34 @@ def do_request_grant(
     reason: str,
 ) -> int:
     """権限付与の起案. ``valid_to`` is the last valid day (inclusive) or None for open-ended."""
-    _require_admin(conn, ctx, Action.CREATE, grant_request="issue", staff=staff_code, business=business.value, role=role_code)
+    _require_admin(
+        conn,
+        ctx,
+        Action.CREATE,
+        grant_request="issue",
+        staff=staff_code,
+        business=business.value,
+        role=role_code,
+    )
     if valid_to is not None and valid_to < valid_from:
         raise SecurityError("有効期間の終了日が開始日より前です。")
-    if not conn.execute(select(t.role.c.code).where(t.role.c.business == business.value, t.role.c.code == role_code)).first():
+    if not conn.execute(
+        select(t.role.c.code).where(t.role.c.business == business.value, t.role.c.code == role_code)
+    ).first():
         raise NotFound(f"{business.label}に役割 {role_code} はありません。")
     return int(
         conn.execute(
             insert(t.grant_request)
             .values(
-                kind="issue", staff_id=_staff_id(conn, staff_code), business=business.value,
-                department_id=_department_id(conn, department_code), role_code=role_code,
-                valid_from=valid_from, valid_to=valid_to, reason=reason.strip(), requested_by=ctx.staff_id,
+                kind="issue",
+                staff_id=_staff_id(conn, staff_code),
+                business=business.value,
+                department_id=_department_id(conn, department_code),
+                role_code=role_code,
+                valid_from=valid_from,
+                valid_to=valid_to,
+                reason=reason.strip(),
+                requested_by=ctx.staff_id,
             )
             .returning(t.grant_request.c.request_id)
         ).scalar_one()
@@ -240,16 +306,25 @@ def do_request_grant(
 def do_request_revoke(conn: Connection, ctx: AccessContext, *, grant_id: int, reason: str) -> int:
     """権限失効の起案."""
     _require_admin(conn, ctx, Action.CREATE, grant_request="revoke", grant_id=grant_id)
-    g = conn.execute(select(t.grant).where(t.grant.c.grant_id == grant_id, t.grant.c.revoked_at.is_(None))).first()
+    g = conn.execute(
+        select(t.grant).where(t.grant.c.grant_id == grant_id, t.grant.c.revoked_at.is_(None))
+    ).first()
     if g is None:
         raise NotFound(f"有効な権限（番号 {grant_id}）はありません。")
     return int(
         conn.execute(
             insert(t.grant_request)
             .values(
-                kind="revoke", staff_id=g.staff_id, business=g.business, department_id=g.department_id,
-                role_code=g.role_code, valid_from=g.valid.lower, valid_to=None, grant_id=grant_id,
-                reason=reason.strip(), requested_by=ctx.staff_id,
+                kind="revoke",
+                staff_id=g.staff_id,
+                business=g.business,
+                department_id=g.department_id,
+                role_code=g.role_code,
+                valid_from=g.valid.lower,
+                valid_to=None,
+                grant_id=grant_id,
+                reason=reason.strip(),
+                requested_by=ctx.staff_id,
             )
             .returning(t.grant_request.c.request_id)
         ).scalar_one()
@@ -259,7 +334,9 @@ def do_request_revoke(conn: Connection, ctx: AccessContext, *, grant_id: int, re
 def do_decide(conn: Connection, ctx: AccessContext, *, request_id: int, approve: bool) -> None:
     """決裁: a different administrator approves (the grant takes effect) or rejects."""
     _require_admin(conn, ctx, Action.APPROVE, request_id=request_id, approve=approve)
-    req = conn.execute(select(t.grant_request).where(t.grant_request.c.request_id == request_id).with_for_update()).first()
+    req = conn.execute(
+        select(t.grant_request).where(t.grant_request.c.request_id == request_id).with_for_update()
+    ).first()
     if req is None:
         raise NotFound(f"起案（番号 {request_id}）はありません。")
     if req.state != "pending":
@@ -279,8 +356,11 @@ def do_decide(conn: Connection, ctx: AccessContext, *, request_id: int, approve:
             with conn.begin_nested():
                 conn.execute(
                     insert(t.grant).values(
-                        staff_id=req.staff_id, business=req.business, department_id=req.department_id,
-                        role_code=req.role_code, valid=Range(req.valid_from, upper, bounds="[)"),
+                        staff_id=req.staff_id,
+                        business=req.business,
+                        department_id=req.department_id,
+                        role_code=req.role_code,
+                        valid=Range(req.valid_from, upper, bounds="[)"),
                         issued_by_request=request_id,
                     )
                 )
@@ -331,7 +411,9 @@ class RequestRow:
     state: str
 
 
-def access_table(conn: Connection, ctx: AccessContext, *, on: date | None = None, include_ended: bool = False) -> list[AccessRow]:
+def access_table(
+    conn: Connection, ctx: AccessContext, *, on: date | None = None, include_ended: bool = False
+) -> list[AccessRow]:
     """アクセス権限表: every grant with its state on ``on`` — for the annual roster and audits."""
     if ctx.business not in (Business.SYSTEM, Business.KANSA):
         raise SecurityError("アクセス権限表はシステム管理または監査の業務で参照してください。")
@@ -340,8 +422,11 @@ def access_table(conn: Connection, ctx: AccessContext, *, on: date | None = None
     s, d, r = t.staff, t.department, t.role
     rows = conn.execute(
         select(
-            t.grant, s.c.code.label("staff_code"), s.c.name.label("staff_name"),
-            d.c.name.label("dep"), r.c.label.label("role_label"),
+            t.grant,
+            s.c.code.label("staff_code"),
+            s.c.name.label("staff_name"),
+            d.c.name.label("dep"),
+            r.c.label.label("role_label"),
         )
         .join(s, s.c.staff_id == t.grant.c.staff_id)
         .join(d, d.c.department_id == t.grant.c.department_id)
@@ -363,8 +448,15 @@ def access_table(conn: Connection, ctx: AccessContext, *, on: date | None = None
             continue
         out.append(
             AccessRow(
-                int(g.grant_id), g.staff_code, g.staff_name, g.dep, Business(g.business), g.role_label,
-                g.valid.lower, upper - timedelta(days=1) if upper else None, state,
+                int(g.grant_id),
+                g.staff_code,
+                g.staff_name,
+                g.dep,
+                Business(g.business),
+                g.role_label,
+                g.valid.lower,
+                upper - timedelta(days=1) if upper else None,
+                state,
             )
         )
     return out
@@ -376,8 +468,12 @@ def requests(conn: Connection, ctx: AccessContext, *, pending_only: bool = True)
     s, req_by, d, r = t.staff.alias("s"), t.staff.alias("rb"), t.department, t.role
     q = (
         select(
-            t.grant_request, s.c.code.label("staff_code"), s.c.name.label("staff_name"),
-            d.c.name.label("dep"), r.c.label.label("role_label"), req_by.c.code.label("req_by"),
+            t.grant_request,
+            s.c.code.label("staff_code"),
+            s.c.name.label("staff_name"),
+            d.c.name.label("dep"),
+            r.c.label.label("role_label"),
+            req_by.c.code.label("req_by"),
         )
         .join(s, s.c.staff_id == t.grant_request.c.staff_id)
         .join(req_by, req_by.c.staff_id == t.grant_request.c.requested_by)
@@ -389,8 +485,19 @@ def requests(conn: Connection, ctx: AccessContext, *, pending_only: bool = True)
         q = q.where(t.grant_request.c.state == "pending")
     return [
         RequestRow(
-            int(x.request_id), x.kind, x.staff_code, x.staff_name, Business(x.business), x.dep, x.role_label,
-            x.valid_from, x.valid_to, x.reason, x.req_by, x.requested_at, x.state,
+            int(x.request_id),
+            x.kind,
+            x.staff_code,
+            x.staff_name,
+            Business(x.business),
+            x.dep,
+            x.role_label,
+            x.valid_from,
+            x.valid_to,
+            x.reason,
+            x.req_by,
+            x.requested_at,
+            x.state,
         )
         for x in conn.execute(q).all()
     ]
@@ -406,8 +513,17 @@ def grants_of(conn: Connection, staff_id: int, *, on: date | None = None) -> lis
     rows = conn.execute(
         select(t.grant.c.business, t.grant.c.role_code, t.role.c.rank)
         .join(t.role, and_(t.role.c.business == t.grant.c.business, t.role.c.code == t.grant.c.role_code))
-        .join(t.staff, and_(t.staff.c.staff_id == t.grant.c.staff_id, t.staff.c.department_id == t.grant.c.department_id))
-        .where(t.grant.c.staff_id == staff_id, t.grant.c.revoked_at.is_(None), t.grant.c.valid.contains(literal(day)))
+        .join(
+            t.staff,
+            and_(
+                t.staff.c.staff_id == t.grant.c.staff_id, t.staff.c.department_id == t.grant.c.department_id
+            ),
+        )
+        .where(
+            t.grant.c.staff_id == staff_id,
+            t.grant.c.revoked_at.is_(None),
+            t.grant.c.valid.contains(literal(day)),
+        )
         .order_by(t.grant.c.business)
     ).all()
     return [(Business(r.business), r.role_code, int(r.rank)) for r in rows]

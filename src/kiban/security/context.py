@@ -47,7 +47,9 @@ BUSINESS_LABELS: dict[Business, str] = {
 
 # 番号法第9条・別表: the city's My-Number businesses among ours. 監査 and システム管理 never see
 # the 個人番号; 庁内連携管理 moves data but its operators do not view it.
-MY_NUMBER_BUSINESSES = frozenset({Business.KAIGO, Business.KOKUHO, Business.KOUKI, Business.SHOGAI, Business.ATENA})
+MY_NUMBER_BUSINESSES = frozenset(
+    {Business.KAIGO, Business.KOKUHO, Business.KOUKI, Business.SHOGAI, Business.ATENA}
+)
 
 
 class Action(enum.StrEnum):

@@ -32,7 +32,9 @@ class Granted:
     role_rank: int
 
 
-def _deny(conn: Connection, ctx: AccessContext, action: Action, subjects: Sequence[str], reason: str) -> AccessDenied:
+def _deny(
+    conn: Connection, ctx: AccessContext, action: Action, subjects: Sequence[str], reason: str
+) -> AccessDenied:
     audit.record_denial(conn.engine, ctx, action=action, subjects=list(subjects), reason=reason)
     return AccessDenied("この操作を行う権限がありません。" + _REASONS.get(reason, ""))
 
@@ -123,5 +125,7 @@ def _mfa_done(conn: Connection, ctx: AccessContext) -> bool:
     if ctx.session_id is None:
         return False
     return bool(
-        conn.execute(select(t.session.c.mfa_verified).where(t.session.c.session_hash == ctx.session_id)).scalar()
+        conn.execute(
+            select(t.session.c.mfa_verified).where(t.session.c.session_hash == ctx.session_id)
+        ).scalar()
     )

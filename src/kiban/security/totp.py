@@ -34,7 +34,9 @@ def current_step(now: float | None = None) -> int:
     return int((time.time() if now is None else now) // STEP_SECONDS)
 
 
-def verify(secret_b32: str, code: str, *, now: float | None = None, last_step: int | None = None) -> int | None:
+def verify(
+    secret_b32: str, code: str, *, now: float | None = None, last_step: int | None = None
+) -> int | None:
     """Return the matching time step (±1 step of clock drift), or None.
 
     A step at or before ``last_step`` is refused so a code cannot be replayed.

@@ -31,7 +31,12 @@ MAN: Final = 10_000  # 1万円
 # the income rounded down to a multiple of 4,000 yen (別表第五 rows are 4,000 yen wide from 1,628,000;
 # 令和7年分以降 from 1,900,000). Below those points 別表第五 gives 収入−最低控除 except four short
 # rows just under 1,628,000 (令和2年分以降 only), encoded in _LOW_STEPS_R2.
-_LOW_STEPS_R2: Final = ((1_619_000, 1_069_000), (1_620_000, 1_070_000), (1_622_000, 1_072_000), (1_624_000, 1_074_000))
+_LOW_STEPS_R2: Final = (
+    (1_619_000, 1_069_000),
+    (1_620_000, 1_070_000),
+    (1_622_000, 1_072_000),
+    (1_624_000, 1_074_000),
+)
 
 
 def salary_deduction_table_year(income_year: int) -> int:
@@ -81,45 +86,41 @@ def salary_income_amount(income_year: int, salary: int) -> int:
 # 公的年金等に係る雑所得以外の合計所得金額 ≤ 1,000万円; the deduction is 10万 smaller when that other
 # income exceeds 1,000万 and 20万 smaller above 2,000万. Age: 65 or over at 12月31日 of the income
 # year (措法第41条の15の3第1項; 年齢計算ニ関スル法律 — born on or before 1月1日 of (year − 64)).
-#   65歳以上: 収入 < 330万: 110万 / < 410万: 収入×25%+27.5万 / < 770万: ×15%+68.5万 /
-#             < 1,000万: ×5%+145.5万 / 1,000万以上: 195.5万
-#   65歳未満: 収入 < 130万: 60万, then the same rates from 130万 as above.
-
-
-def pension_deduction(pension: int, *, aged_65: bool, other_income: int = 0) -> int:
-    """公的年金等控除額 (令和2年分以降) for a 公的年金等の収入金額 ``pension``."""
-    if pension < 0:
-        raise ValueError("pension must be >= 0")
-    if pension < (3_300_000 if aged_65 else 1_300_000):
-        base = 1_100_000 if aged_65 else 600_000
-    elif pension < 4_100_000:
-        base = pension * 25 // 100 + 275_000
-    elif pension < 7_700_000:
-        base = pension * 15 // 100 + 685_000
-    elif pension < 10_000_000:
-        base = pension * 5 // 100 + 1_455_000
-    else:
-        base = 1_955_000
-    if other_income > 20_000_000:
-        return base - 200_000
-    if other_income > 10_000_000:
-        return base - 100_000
-    return base
+#   65歳以上: 収入 < 330万: 所得 = 収入 − 110万 / < 410万: 収入×75% − 27.5万 / < 770万: ×85% − 68.5万 /
+#             < 1,000万: ×95% − 145.5万 / 1,000万以上: 収入 − 195.5万
+#   65歳未満: 収入 < 130万: 所得 = 収入 − 60万, then the same formulas from 130万 as above.
 
 
 def pension_misc_income(pension: int, *, aged_65: bool, other_income: int = 0) -> int:
-    """公的年金等に係る雑所得 = 収入 − 公的年金等控除額 (not below 0).
+    """公的年金等に係る雑所得 (令和2年分以降の速算表; 1円未満切捨て, not below 0).
+
+    ``other_income`` is the 公的年金等に係る雑所得以外の合計所得金額: above 1,000万円 the deduction is
+    10万円 smaller, above 2,000万円 20万円 smaller.
 
     >>> pension_misc_income(2_000_000, aged_65=True)   # 65歳以上 200万 → 90万
     900000
     """
-    return max(0, pension - pension_deduction(pension, aged_65=aged_65, other_income=other_income))
+    if pension < 0:
+        raise ValueError("pension must be >= 0")
+    smaller = 200_000 if other_income > 20_000_000 else 100_000 if other_income > 10_000_000 else 0
+    if pension < (3_300_000 if aged_65 else 1_300_000):
+        amount = pension - (1_100_000 if aged_65 else 600_000)
+    elif pension < 4_100_000:
+        amount = pension * 75 // 100 - 275_000
+    elif pension < 7_700_000:
+        amount = pension * 85 // 100 - 685_000
+    elif pension < 10_000_000:
+        amount = pension * 95 // 100 - 1_455_000
+    else:
+        amount = pension - 1_955_000
+    return max(0, amount + smaller)
 
 
 def income_adjustment_deduction(salary_amount: int, pension_amount: int) -> int:
     """所得金額調整控除 for someone with both 給与所得 and 公的年金等に係る雑所得 (令和2年分以降).
 
-    租税特別措置法第41条の3の3第2項 (住民税: 地方税法附則第3条の3の2): (給与所得控除後の給与等の金額
+    租税特別措置法第41条の3の3第2項 (住民税 applies it likewise from 令和3年度; 国税庁タックスアンサー
+    No.1411「所得金額調整控除」): (給与所得控除後の給与等の金額
     (10万円限度) + 公的年金等に係る雑所得 (10万円限度)) − 10万円, deducted from 給与所得. The other
     case (第1項: 給与収入 850万超 with a child under 23 or a disability) is not modelled.
     """
@@ -131,7 +132,8 @@ def income_adjustment_deduction(salary_amount: int, pension_amount: int) -> int:
 # ---------------------------------------------------------------------------------------------------
 # 住民税 非課税 (地方税法第295条 (市町村民税), 第24条の5 (道府県民税))
 # ---------------------------------------------------------------------------------------------------
-# 均等割 非課税限度額 of a 1級地 city (地方税法第295条第3項, 地方税法施行令第47条の3; amounts from
+# 均等割 非課税限度額 of a 1級地 city (地方税法第295条第3項: an amount set by ordinance following the
+# standard of 地方税法施行令第47条の3; amounts from
 # 令和3年度, when 令和2年度税制改正 raised them by 10万円 together with the 基礎控除 change):
 #   no 同一生計配偶者/扶養親族: 合計所得金額 ≤ 45万円
 #   with:   ≤ 35万円 × (本人 + 同一生計配偶者 + 扶養親族の数) + 10万円 + 21万円
@@ -141,6 +143,11 @@ def income_adjustment_deduction(salary_amount: int, pension_amount: int) -> int:
 # Dependants count if their own 合計所得金額 ≤ 48万円 (令和3–7年度), 58万円 from 令和8年度 (令和7年度
 # 税制改正: 扶養親族等の所得要件 10万円引上げ, 呉市 ibid.). 年少扶養親族 (under 16) count for the limit.
 NONTAXABLE_REASONS: Final = ("生活扶助", "未成年者", "寡婦", "ひとり親", "所得基準")
+
+
+def adult_age(fiscal_year: int) -> int:
+    """成年年齢 for the 未成年者 rule: 18 from 令和5年度 (民法改正, 施行 2022-04-01; 賦課期日 2023-01-01), else 20."""
+    return 18 if fiscal_year >= 2023 else 20
 
 
 def dependant_income_limit(fiscal_year: int) -> int:
@@ -174,8 +181,12 @@ def nontaxable_reason(
     ``minor``: under 18 on 1月1日 of the fiscal year (未成年者; 成年年齢18歳, 令和5年度以後).
     """
     _require_supported_fiscal_year(fiscal_year)
+    # When several grounds apply, the reason recorded is the first in this order: 生活扶助, then the
+    # general income limit, then the personal 135万円 grounds (so those appear only where they matter).
     if livelihood_assistance:
         return "生活扶助"
+    if total_income <= nontaxable_limit(fiscal_year, dependants):
+        return "所得基準"
     if total_income <= 135 * MAN:
         if minor:
             return "未成年者"
@@ -183,8 +194,6 @@ def nontaxable_reason(
             return "寡婦"
         if single_parent:
             return "ひとり親"
-    if total_income <= nontaxable_limit(fiscal_year, dependants):
-        return "所得基準"
     return None
 
 
@@ -194,7 +203,9 @@ def _require_supported_fiscal_year(fiscal_year: int) -> None:
         raise ValueError("住民税 rules before 令和3年度 are not implemented")
 
 
-def total_income(salary: int, pension: int, other: int, *, income_year: int, aged_65: bool) -> tuple[int, int, int]:
+def total_income(
+    salary: int, pension: int, other: int, *, income_year: int, aged_65: bool
+) -> tuple[int, int, int]:
     """(給与所得, 公的年金等に係る雑所得, 合計所得金額) from the three incomes of one person and year.
 
     合計所得金額 here = 給与所得 (after 所得金額調整控除) + 公的年金等に係る雑所得 + その他の所得 (``other``

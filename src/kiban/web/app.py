@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from kiban import __version__
-from kiban.web import api, pages
+from kiban.security.errors import AccessDenied
+from kiban.web import admin_pages, api, auth_pages, pages
 from kiban.web.deps import set_engine
+from kiban.web.session import CsrfFailed, Redirect
+from kiban.web.templating import redirect, render
 
 STATIC = Path(__file__).with_name("static")
 
@@ -34,5 +38,34 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     set_engine(app, engine)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
+    app.include_router(auth_pages.router)
     app.include_router(pages.router)
+    app.include_router(admin_pages.router)
+    _install_error_pages(app)
     return app
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _install_error_pages(app: FastAPI) -> None:
+    @app.exception_handler(Redirect)
+    async def _redirect(request: Request, exc: Redirect) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.message or "ログインが必要です。"}, status_code=401)
+        return redirect(exc.location, exc.message, htmx=request.headers.get("hx-request") == "true")
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, exc: CsrfFailed) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": "CSRF token missing or invalid"}, status_code=403)
+        msg = "画面の有効期限が切れたか、不正な送信です。画面を開き直してから操作してください。"
+        return render(request, "error.html", {"message": msg}, 403)
+
+    @app.exception_handler(AccessDenied)
+    async def _denied(request: Request, exc: AccessDenied) -> Response:
+        # The guard has already written the denial to the access log.
+        if _wants_json(request):
+            return JSONResponse({"detail": str(exc)}, status_code=403)
+        return render(request, "error.html", {"message": str(exc)}, 403)

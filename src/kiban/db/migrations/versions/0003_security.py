@@ -29,6 +29,11 @@ def upgrade() -> None:
     op.execute("CREATE SCHEMA IF NOT EXISTS security")
     op.execute(f"GRANT USAGE ON SCHEMA security, kiban_meta TO {APP_ROLE}")
     op.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA kiban_meta TO {APP_ROLE}")
+    # The home screen shows aggregate figures of the synthetic city; default privileges cover
+    # tables the loader recreates.
+    op.execute(f"GRANT USAGE ON SCHEMA synth TO {APP_ROLE}")
+    op.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA synth TO {APP_ROLE}")
+    op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA synth GRANT SELECT ON TABLES TO {APP_ROLE}")
     for statement in DDL:
         op.execute(statement)
     op.execute(

@@ -1,0 +1,264 @@
+"""Authorization matrix: every route of the application × every grant state.
+
+Each route has an entry in ``POLICY``; a route added without one fails ``test_every_route_has_a_policy``.
+For each route and each state (no terminal, no grant, expired, not yet valid, revoked, wrong
+business, wrong department, granted) the test asserts allowed or denied, and that every denial
+of a signed-in staff member was written to the access log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.dialects.postgresql import Range
+from starlette.routing import Mount
+
+from kiban.db.engine import get_app_engine
+from kiban.security import tables as t
+from kiban.security import totp
+from kiban.security.context import Business
+from kiban.web.app import create_app
+from kiban.web.session import SESSION_COOKIE, TERMINAL_COOKIE
+from security_factories import Org
+
+PUBLIC, SIGNED_IN, READY = "public", "signed_in", "ready"
+
+# (method, path) → PUBLIC | SIGNED_IN | READY | Business (a grant for it is required)
+POLICY: dict[tuple[str, str], object] = {
+    ("GET", "/api/v1/health"): PUBLIC,
+    ("GET", "/api/v1/openapi.json"): PUBLIC,
+    ("GET", "/static"): PUBLIC,
+    ("GET", "/terminal/enrol"): PUBLIC,
+    ("POST", "/terminal/enrol"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): SIGNED_IN,
+    ("GET", "/mfa"): SIGNED_IN,
+    ("POST", "/mfa"): SIGNED_IN,
+    ("GET", "/password"): SIGNED_IN,
+    ("POST", "/password"): SIGNED_IN,
+    ("GET", "/business"): SIGNED_IN,
+    ("POST", "/business"): SIGNED_IN,
+    ("GET", "/"): READY,
+    ("GET", "/partials/city-summary"): READY,
+    ("GET", "/system"): READY,
+    ("GET", "/api/v1/city/summary"): READY,
+    ("GET", "/admin/staff"): Business.SYSTEM,
+    ("POST", "/admin/staff"): Business.SYSTEM,
+    ("POST", "/admin/staff/{code}/transfer"): Business.SYSTEM,
+    ("POST", "/admin/staff/{code}/retire"): Business.SYSTEM,
+    ("POST", "/admin/staff/{code}/unlock"): Business.SYSTEM,
+    ("GET", "/admin/terminals"): Business.SYSTEM,
+    ("POST", "/admin/terminals"): Business.SYSTEM,
+    ("POST", "/admin/terminals/{code}/revoke"): Business.SYSTEM,
+    ("GET", "/admin/grants"): Business.SYSTEM,
+    ("POST", "/admin/grants/request"): Business.SYSTEM,
+    ("POST", "/admin/grants/{grant_id}/revoke"): Business.SYSTEM,
+    ("POST", "/admin/requests/{request_id}/decide"): Business.SYSTEM,
+    ("GET", "/admin/access-table"): Business.SYSTEM,
+    ("GET", "/audit/access-table"): Business.KANSA,
+    ("GET", "/audit/review"): Business.KANSA,
+}
+
+STATES = [
+    "no_terminal",
+    "none",
+    "expired",
+    "not_yet",
+    "revoked",
+    "wrong_business",
+    "wrong_department",
+    "granted",
+]
+
+
+def app_routes() -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for r in create_app().routes:
+        if isinstance(r, APIRoute):
+            found |= {(m, r.path) for m in r.methods}
+        elif isinstance(r, Mount) or getattr(r, "path", None) in {"/api/v1/openapi.json"}:
+            found.add(("GET", r.path))
+    return found
+
+
+def test_every_route_has_a_policy() -> None:
+    routes = app_routes()
+    assert routes - POLICY.keys() == set(), "new routes need an entry in POLICY"
+    assert POLICY.keys() - routes == set(), "POLICY names routes that no longer exist"
+
+
+@dataclass
+class Actor:
+    state: str
+    client: TestClient
+    staff_code: str | None
+    csrf: str | None
+
+
+def _form(path: str, actor: Actor, victim: str, dep: str) -> dict[str, str]:
+    base = {"csrf_token": actor.csrf or ""}
+    return base | {
+        "/admin/staff": {
+            "code": f"new{uuid.uuid4().hex[:6]}",
+            "name": "新規 職員",
+            "name_kana": "シンキ",
+            "department_code": dep,
+            "initial_password": "Initial-Pass-99!",
+        },
+        "/admin/staff/{code}/transfer": {"department_code": dep, "reason": "異動"},
+        "/admin/staff/{code}/retire": {"reason": "退職"},
+        "/admin/terminals": {"code": f"T{uuid.uuid4().hex[:6]}", "name": "窓口", "department_code": dep},
+        "/admin/terminals/{code}/revoke": {"reason": "交換"},
+        "/admin/grants/request": {
+            "staff_code": victim,
+            "role": "kansa:auditor",
+            "department_code": dep,
+            "valid_from": date.today().isoformat(),
+            "reason": "配属",
+        },
+        "/admin/grants/{grant_id}/revoke": {"reason": "異動"},
+        "/admin/requests/{request_id}/decide": {"decision": "reject"},
+        "/terminal/enrol": {"terminal_code": "nope", "code": "AAAA-BBBB-CCCC"},
+        "/login": {"staff_code": "nobody", "password": "x"},
+        "/mfa": {"code": "000000"},
+        "/password": {"current": "x", "new": "y", "confirm": "y"},
+        "/business": {"purpose_code": "kansa.log_review"},
+    }.get(path, {})
+
+
+@pytest.fixture(scope="module")
+def world(database_url: str, db_engine: Engine) -> Iterator[dict[str, object]]:
+    engine = get_app_engine(database_url)
+    org = Org(engine, uuid.uuid4().hex[:8])
+    dep, other = org.department("joho"), org.department("soumu")
+    victim = org.staff("victim", dep)
+    victim_term, _ = org.terminal("victim-term", dep)
+    today = date.today()
+    app = create_app(engine)
+    actors: dict[tuple[str, object], Actor] = {}
+    for business in (Business.SYSTEM, Business.KANSA):
+        role = "admin" if business is Business.SYSTEM else "auditor"
+        for state in STATES:
+            name = f"{business.value}-{state}"
+            client = TestClient(app, follow_redirects=False)
+            if state == "no_terminal":
+                actors[(state, business)] = Actor(state, client, None, None)
+                continue
+            secret = totp.new_secret()
+            grants = {
+                "none": [],
+                "wrong_business": [(Business.RENKEI, "operator")],
+                "wrong_department": [],
+            }.get(state, [(business, role)])
+            valid_from = today + timedelta(days=2) if state == "not_yet" else today - timedelta(days=90)
+            valid_to = today - timedelta(days=1) if state == "expired" else None
+            sid = org.staff(
+                name,
+                dep,
+                grants,
+                totp_secret=secret,
+                valid_from=valid_from,
+                valid_to=valid_to,
+                is_admin=False,
+            )
+            with engine.begin() as conn:
+                if state == "revoked":
+                    conn.execute(
+                        update(t.grant).where(t.grant.c.staff_id == sid).values(revoked_at=func.now())
+                    )
+                if state == "wrong_department":
+                    other_id = conn.execute(
+                        select(t.department.c.department_id).where(t.department.c.code == other)
+                    ).scalar_one()
+                    conn.execute(
+                        t.grant.insert().values(
+                            staff_id=sid,
+                            business=business.value,
+                            department_id=other_id,
+                            role_code=role,
+                            valid=Range(valid_from, None, bounds="[)"),
+                        )
+                    )
+            term, term_secret = org.terminal(f"t-{name}", dep)
+            token, session = org.login(name, term, secret=secret)
+            client.cookies.set(TERMINAL_COOKIE, term_secret)
+            client.cookies.set(SESSION_COOKIE, token)
+            actors[(state, business)] = Actor(state, client, org.code(name), session.csrf_token)
+    with engine.connect() as conn:
+        grant_id = conn.execute(select(func.max(t.grant.c.grant_id))).scalar_one()
+    yield {
+        "actors": actors,
+        "victim": org.code("victim"),
+        "victim_id": victim,
+        "victim_term": victim_term.code,
+        "dep": dep,
+        "grant_id": grant_id,
+        "db": db_engine,
+    }
+
+
+def _denials(db: Engine, staff_code: str) -> int:
+    with db.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM audit.access_log WHERE staff_code = :s AND outcome = 'denied'"),
+                {"s": staff_code},
+            ).scalar_one()
+        )
+
+
+def _denied(response) -> bool:  # type: ignore[no-untyped-def]
+    if response.status_code in (401, 403):
+        return True
+    location = response.headers.get("location", "")
+    return response.status_code in (302, 303, 307) and location.split("?")[0] in (
+        "/login",
+        "/terminal/enrol",
+        "/mfa",
+        "/password",
+    )
+
+
+@pytest.mark.parametrize("route", sorted(POLICY, key=lambda r: (r[1], r[0])), ids=lambda r: f"{r[0]} {r[1]}")
+@pytest.mark.parametrize("state", STATES)
+def test_route_by_grant_state(route: tuple[str, str], state: str, world: dict[str, object]) -> None:
+    method, path = route
+    policy = POLICY[route]
+    business = policy if isinstance(policy, Business) else Business.SYSTEM
+    actor = world["actors"][(state, business)]  # type: ignore[index]
+    concrete = (
+        path.replace("{code}", world["victim_term"] if "terminals" in path else world["victim"])  # type: ignore[arg-type]
+        .replace("{grant_id}", str(world["grant_id"]))
+        .replace("{request_id}", "999999999")
+    )
+    if path == "/static":
+        concrete = "/static/kiban.css"
+    before = _denials(world["db"], actor.staff_code) if actor.staff_code else 0  # type: ignore[arg-type]
+    if method == "GET":
+        response = actor.client.get(concrete)
+    else:
+        response = actor.client.post(concrete, data=_form(path, actor, world["victim"], world["dep"]))  # type: ignore[arg-type]
+
+    if policy == PUBLIC:
+        expected_allowed = True
+    elif policy in (SIGNED_IN, READY):
+        expected_allowed = state != "no_terminal"
+    else:
+        expected_allowed = state == "granted"
+    assert response.status_code != 500, response.text[:500]
+    assert _denied(response) is (not expected_allowed), (
+        state,
+        route,
+        response.status_code,
+        response.headers.get("location"),
+    )
+    if isinstance(policy, Business) and actor.staff_code and not expected_allowed:
+        assert _denials(world["db"], actor.staff_code) > before, "a denial must be written to the access log"  # type: ignore[arg-type]
