@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects.postgresql import Range
 
 from kiban.security import admin, auth, tokens, totp
@@ -65,7 +65,7 @@ class Org:
                 conn.execute(
                     update(t.staff)
                     .where(t.staff.c.staff_id == sid)
-                    .values(totp_secret=totp_secret, totp_enrolled_at=t.staff.c.created_at)
+                    .values(totp_secret=totp_secret, totp_enrolled_at=func.now())
                 )
             for business, role in grants:
                 start = valid_from or date.today() - timedelta(days=30)
@@ -93,7 +93,7 @@ class Org:
                     name=f"{name}端末",
                     department_id=dep_id,
                     secret_hash=tokens.digest(secret),
-                    enrolled_at=t.terminal.c.registered_at,
+                    enrolled_at=func.now(),
                 )
             )
             term = auth.terminal_from_secret(conn, secret)
@@ -105,7 +105,7 @@ class Org:
         with self.engine.begin() as conn:
             session = auth.load_session(conn, token, terminal)
         if session.mfa_required and secret:
-            auth.verify_second_factor(self.engine, session, totp.hotp(secret, totp.current_step()))
+            auth.verify_second_factor(self.engine, session, fresh_code(secret))
             with self.engine.begin() as conn:
                 session = auth.load_session(conn, token, terminal)
         return token, session
@@ -135,7 +135,18 @@ def terminal_awaiting_enrolment(engine: Engine, code: str, department: str) -> s
                 name=f"{code} 窓口",
                 department_id=dep_id,
                 enrol_code_hash=tokens.digest(enrol),
-                enrol_expires_at=t.terminal.c.registered_at + timedelta(hours=24),
+                enrol_expires_at=func.now() + timedelta(hours=24),
             )
         )
     return enrol
+
+
+_last_step: dict[str, int] = {}
+
+
+def fresh_code(secret: str) -> str:
+    """A TOTP code not used before: a code is accepted once, so a second login within the same
+    30-second step uses the next step (inside the ±1 step drift window)."""
+    step = max(totp.current_step(), _last_step.get(secret, -1) + 1)
+    _last_step[secret] = step
+    return totp.hotp(secret, step)

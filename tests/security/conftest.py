@@ -32,8 +32,8 @@ def log_rows(db_engine: Engine) -> Callable[..., list[dict[str, object]]]:
         with db_engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT * FROM audit.access_log WHERE (:s IS NULL OR staff_code = :s) "
-                    "AND (:t IS NULL OR terminal_code = :t) ORDER BY id"
+                    "SELECT * FROM audit.access_log WHERE (CAST(:s AS text) IS NULL OR staff_code = :s) "
+                    "AND (CAST(:t AS text) IS NULL OR terminal_code = :t) ORDER BY id"
                 ),
                 {"s": staff_code, "t": terminal_code},
             ).mappings()

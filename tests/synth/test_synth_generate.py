@@ -236,7 +236,7 @@ def test_income_distributions_are_realistic(city: City) -> None:
     assert 0.4 < statuses["課税"] / len(latest) < 0.75
     reasons = Counter(r[10] for r in latest)
     assert {"生活扶助", "所得基準", "寡婦", "ひとり親", "未成年者"} <= set(reasons)
-    children = {p for p, r in people.items() if r[8] > "2009-01-01"}  # under 16 on 2025-01-01
+    children = {p for p, r in people.items() if r[8] > "2009-01-02"}  # under 16 on 2025-01-01 (年齢計算ニ関スル法律)
     assert not any(r[0] in children for r in latest)
 
 

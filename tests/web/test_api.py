@@ -37,11 +37,18 @@ def test_openapi_document_lists_the_api(db_engine: Engine) -> None:
     assert "/" not in doc["paths"]
 
 
+def test_screens_need_a_terminal_and_a_session(db_engine: Engine) -> None:
+    client = TestClient(create_app(db_engine), follow_redirects=False)
+    r = client.get("/")
+    assert r.status_code == 303 and r.headers["location"].startswith("/terminal/enrol")
+    assert client.get("/api/v1/city/summary").status_code == 401
+
+
 def test_screens_are_japanese_and_load_htmx_locally(db_engine: Engine) -> None:
     client = TestClient(create_app(db_engine))
-    html = client.get("/").text
+    html = client.get("/login").text
     assert '<html lang="ja">' in html
-    assert "ホーム" in html
+    assert "ログイン" in html
     assert 'src="/static/vendor/htmx-2.0.11.min.js"' in html
     assert client.get("/static/vendor/htmx-2.0.11.min.js").status_code == 200
     # Nothing is fetched from outside: the city network is closed (domain.md §10.15).

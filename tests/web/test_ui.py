@@ -23,7 +23,7 @@ from kiban.db.engine import get_app_engine
 from kiban.security import totp
 from kiban.security.context import Business
 from kiban.web.app import create_app
-from security_factories import PASSWORD, Org, terminal_awaiting_enrolment
+from security_factories import PASSWORD, Org, fresh_code, terminal_awaiting_enrolment
 
 pytestmark = pytest.mark.ui
 CHROMIUM = "/usr/bin/chromium"
@@ -91,9 +91,13 @@ def _enrol_and_login(browser, base_url: str, org: Org, dep: str, terminal: str, 
     page.get_by_label("パスワード").fill(PASSWORD)
     page.get_by_role("button", name="ログイン").click()
     page.wait_for_url("**/mfa")
-    page.get_by_label("確認コード（6桁）").fill(totp.hotp(secret, totp.current_step()))
+    page.get_by_label("確認コード（6桁）").fill(fresh_code(secret))
     page.get_by_role("button", name="確認").click()
-    page.wait_for_url(base_url + "/")
+    try:
+        page.wait_for_url(base_url + "/", timeout=10_000)
+    except Exception:
+        _shot(page, f"failed-login-{staff}")
+        raise
     return context, page
 
 

@@ -207,7 +207,8 @@ def _chunks(params: CityParams, workers: int | None, write_files: bool) -> Itera
             yield work(k)
         return
     # spawn, not fork: the parent holds database connections and maybe threads.
-    with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"))
+    try:
         pending: deque[Future[Chunk]] = deque()
         next_k = 0
         while next_k < params.chunks or pending:
@@ -216,6 +217,9 @@ def _chunks(params: CityParams, workers: int | None, write_files: bool) -> Itera
                 pending.append(pool.submit(work, next_k))
                 next_k += 1
             yield pending.popleft().result()
+    finally:
+        # On failure (or the consumer giving up) do not wait for chunks nobody will load.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _copy_chunk(conn: psycopg.Connection, chunk: Chunk) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from kiban.security import admin
 from kiban.security import tables as t
 from kiban.security.context import AccessContext, Business
-from kiban.security.errors import SecurityError
+from kiban.security.errors import AccessDenied, SecurityError
 from kiban.web import deps
 from kiban.web.session import access
 from kiban.web.templating import redirect, render
@@ -81,6 +81,8 @@ def staff_list(request: Request, engine: EngineDep, ctx: StaffAdmin) -> HTMLResp
 def _run(request: Request, back: str, done: str, fn) -> Response:  # type: ignore[no-untyped-def]
     try:
         fn()
+    except AccessDenied:
+        raise  # the guard logged it; the app answers 403
     except SecurityError as exc:
         return redirect(back, "エラー: " + str(exc))
     return redirect(back, done)
@@ -201,6 +203,8 @@ def terminal_register(
             enrol = admin.do_register_terminal(
                 conn, ctx, code=code.strip(), name=name.strip(), department_code=department_code
             )
+    except AccessDenied:
+        raise
     except SecurityError as exc:
         return redirect("/admin/terminals", "エラー: " + str(exc))
     # The enrolment code is shown once, on this response only; only its hash is stored.

@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from kiban.synth import load as synth_load
+from kiban.security.auth import StaffSession
 from kiban.web import deps, status
+from kiban.web.session import ready
 
 router = APIRouter(prefix="/api/v1", tags=["system"])
 EngineDep = Annotated[Engine, Depends(deps.engine)]
@@ -23,6 +25,6 @@ def health(engine: EngineDep) -> JSONResponse:
 
 
 @router.get("/city/summary", summary="合成都市の集計 (aggregate statistics only)")
-def city_summary(engine: EngineDep) -> dict[str, Any]:
+def city_summary(engine: EngineDep, staff: Annotated[StaffSession, Depends(ready)]) -> dict[str, Any]:
     s = synth_load.summary(engine)
     return {"loaded": s is not None, "summary": asdict(s) if s is not None else None}
