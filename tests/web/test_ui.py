@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from kiban.synth.load import load_city
 from sqlalchemy import Engine
 
 from kiban.db.engine import get_app_engine
 from kiban.security import totp
 from kiban.security.context import Business
+from kiban.synth.load import load_city
 from kiban.web.app import create_app
 from security_factories import PASSWORD, Org, fresh_code, terminal_awaiting_enrolment
 

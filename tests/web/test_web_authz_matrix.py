@@ -20,11 +20,11 @@ from sqlalchemy.dialects.postgresql import Range
 from starlette.routing import Mount
 
 from kiban.db.engine import get_app_engine
-from kiban.security import tables as t
 from kiban.security import auth, totp
+from kiban.security import tables as t
 from kiban.security.auth import Terminal
-from kiban.security.errors import SessionExpired
 from kiban.security.context import Business
+from kiban.security.errors import SessionExpired
 from kiban.web.app import create_app
 from kiban.web.session import SESSION_COOKIE, TERMINAL_COOKIE
 from security_factories import Org
@@ -216,7 +216,9 @@ def world(database_url: str, db_engine: Engine) -> Iterator[dict[str, object]]:
             token, session = org.login(name, term, secret=secret)
             client.cookies.set(TERMINAL_COOKIE, term_secret)
             client.cookies.set(SESSION_COOKIE, token)
-            actors[(state, business)] = Actor(state, client, org.code(name), session.csrf_token, org, name, term, secret)
+            actors[(state, business)] = Actor(
+                state, client, org.code(name), session.csrf_token, org, name, term, secret
+            )
     with engine.connect() as conn:
         grant_id = conn.execute(select(func.max(t.grant.c.grant_id))).scalar_one()
     yield {

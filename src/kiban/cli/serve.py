@@ -1,6 +1,8 @@
-"""``kiban serve`` — run the web UI and the API."""
+"""``kiban serve`` — run the web UI and the API, and seal the access log in the background."""
 
 from __future__ import annotations
+
+import threading
 
 import typer
 import uvicorn
@@ -8,6 +10,9 @@ import uvicorn
 from kiban.cli.console import console
 from kiban.db import migrate
 from kiban.db.engine import get_app_engine, get_engine
+from kiban.security.audit import seal
+
+SEAL_INTERVAL_SECONDS = 5.0
 
 
 def serve(
@@ -23,5 +28,20 @@ def run(*, host: str, port: int) -> None:
 
     engine = get_engine()
     migrate.upgrade(engine)
+    # Requests only INSERT log rows; chaining them happens here, off the request path
+    # (issue 3 §6: no single-row lock in the request path). The owner role writes the seals.
+    stop = threading.Event()
+    sealer = threading.Thread(
+        target=seal.run_periodically,
+        args=(engine,),
+        kwargs={"interval": SEAL_INTERVAL_SECONDS, "stop": stop},
+        name="audit-sealer",
+        daemon=True,
+    )
+    sealer.start()
     console.print(f"kiban を起動しました: [bold]http://{host}:{port}/[/bold]（終了は Ctrl+C）")
-    uvicorn.run(create_app(get_app_engine()), host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(create_app(get_app_engine()), host=host, port=port, log_level="warning")
+    finally:
+        stop.set()
+        sealer.join(timeout=10)

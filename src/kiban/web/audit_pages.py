@@ -30,6 +30,8 @@ def review(
     if end < start:
         start, end = end, start
     with engine.begin() as conn:
-        guard.require(conn, ctx, action=Action.VIEW, detail={"screen": "audit_review", "from": start, "to": end})
+        guard.require(
+            conn, ctx, action=Action.VIEW, detail={"screen": "audit_review", "from": start, "to": end}
+        )
     result = report.review(engine, start=start, end=end)
     return render(request, "audit/review.html", {"active": "audit", "r": result, "start": start, "end": end})

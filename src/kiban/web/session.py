@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from kiban.security import auth
 from kiban.security.auth import StaffSession, Terminal
 from kiban.security.context import AccessContext, Business
+from kiban.security.errors import SessionExpired
 from kiban.web import deps
 
 TERMINAL_COOKIE = "kiban_terminal"
@@ -73,7 +74,7 @@ def _session(request: Request, engine: Engine, terminal: Terminal | None) -> Sta
     with engine.begin() as conn:
         try:
             s = auth.load_session(conn, request.cookies.get(SESSION_COOKIE), terminal)
-        except auth.SessionExpired as exc:
+        except SessionExpired as exc:
             raise Redirect("/login?next=" + quote(request.url.path), str(exc)) from None
     if request.method in UNSAFE:
         sent = request.headers.get("x-csrf-token") or getattr(request.state, "csrf_form", None)
