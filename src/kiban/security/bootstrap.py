@@ -63,6 +63,21 @@ def _grant_directly(
     )
 
 
+ROLE_LABELS = {
+    "clerk": "担当者",
+    "chief": "係長",
+    "reader": "照会のみ",
+    "admin": "管理者",
+    "auditor": "監査担当",
+    "operator": "連携運用担当",
+    "approver": "連携承認者",
+}
+
+
+def _roles_label(grants: tuple[tuple[Business, str], ...]) -> str:
+    return "、".join(f"{b.label}・{ROLE_LABELS.get(role, role)}" for b, role in grants)
+
+
 def create_staff(
     conn: Connection, spec: StaffSpec, *, password: str, enrol_totp: bool, since: date
 ) -> CreatedStaff:
