@@ -156,7 +156,7 @@ SELECT timestamptz '2025-04-01 08:30+09' + g * interval '37 ms',
        ARRAY[(100000000 + g %% 400000)::text, (100000000 + (g * 7) %% 400000)::text],
        jsonb_build_object('criteria', jsonb_build_object('kana', 'ヤマダ', 'born', '1950-01-01'), 'count', g %% 50),
        md5(g::text), md5((g %% 1000)::text)
-FROM generate_series(%(lo)s, %(hi)s) AS g
+FROM generate_series(%(lo)s::int, %(hi)s::int) AS g
 """
 
 

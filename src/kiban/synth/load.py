@@ -6,10 +6,12 @@ indexes, COPY … FREEZE every chunk, rebuild the keys and indexes, write the ci
 failure anywhere rolls all of it back, so the previous city stays intact (DDL is transactional in
 PostgreSQL). Tables stay LOGGED: the city must survive a restart.
 
-Why drop and rebuild: a foreign key checks every COPY-ed row with a trigger and an index is updated
-row by row; building them once at the end is several times faster (measured in bench/bench_synth.py).
-The definitions are read back from the catalogue (pg_get_constraintdef / pg_get_indexdef), so the
-migration stays the only place the schema is written.
+Why drop the foreign keys: a foreign key checks every COPY-ed row with a trigger (a query per row);
+re-adding it at the end validates all rows with one join, many times faster. The definitions are read
+back from the catalogue (pg_get_constraintdef), so the migration stays the only place the schema is
+written. Primary keys and indexes stay: rows arrive in key order, so maintaining them during COPY is
+cheap, and it happens while the workers are still generating — rebuilding them afterwards would add
+to the serial tail, when only one core has work (measured in bench/bench_synth.py).
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ def load_city(
             with conn.transaction():
                 conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
                 conn.execute("TRUNCATE " + ", ".join(f"synth.{t}" for t in SYNTH_TABLES))
-                rebuild = _drop_keys(conn)
+                rebuild = _drop_foreign_keys(conn)
                 done = 0
                 for chunk in _chunks(params, workers, write_files):
                     _copy_chunk(conn, chunk)
@@ -154,6 +156,9 @@ def load_city(
                     done += params.chunk_residents(chunk.index)
                     if progress is not None:
                         progress(done)
+                # Statistics for the planner (also for the foreign keys' validating joins), committed
+                # together with the rows.
+                conn.execute("ANALYZE " + ", ".join(f"synth.{t}" for t in COPY_COLUMNS))
                 for statement in rebuild:
                     conn.execute(statement)  # catalogue-built DDL
                 seconds = time.perf_counter() - started
@@ -191,10 +196,6 @@ def load_city(
             if files is not None:
                 files.abort()
             raise
-    for table in ("household", "resident", "income", "welfare"):
-        with engine.connect() as c:  # statistics for the planner; outside the load's transaction
-            c.execute(sqlalchemy.text(f"ANALYZE synth.{table}"))
-            c.commit()
     return _summary(counts, params, row[0], time.perf_counter() - started, folder)
 
 
@@ -234,42 +235,23 @@ def _copy_chunk(conn: psycopg.Connection, chunk: Chunk) -> None:
             copy.write(data)
 
 
-def _drop_keys(conn: psycopg.Connection) -> list[str]:
-    """Drop the keys and indexes of the bulk tables; return the statements that rebuild them."""
-    targets = ("household", "resident", "income", "welfare")
-    regclasses = [f"synth.{t}" for t in targets]
-    constraints = conn.execute(
+def _drop_foreign_keys(conn: psycopg.Connection) -> list[str]:
+    """Drop the foreign keys from, and into, the bulk tables; return the statements that re-add them."""
+    regclasses = [f"synth.{t}" for t in COPY_COLUMNS]
+    rows = conn.execute(
         """
-        SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid)
+        SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
         FROM pg_constraint
-        WHERE (conrelid = ANY (%s::regclass[]) AND contype IN ('p', 'u', 'f'))
-           OR (confrelid = ANY (%s::regclass[]) AND contype = 'f')  -- keys pointing at them, from anywhere
-        ORDER BY contype = 'f' DESC, conrelid::regclass::text, conname
+        WHERE contype = 'f' AND (conrelid = ANY (%s::regclass[]) OR confrelid = ANY (%s::regclass[]))
+        ORDER BY 1, 2
         """,
         (regclasses, regclasses),
     ).fetchall()
-    indexes = conn.execute(
-        """
-        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-        FROM pg_index i
-        WHERE i.indrelid = ANY (%s::regclass[])
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u'))
-        ORDER BY 1
-        """,
-        (regclasses,),
-    ).fetchall()
-    drop: list[str] = []
-    keys: list[str] = []
-    foreign: list[str] = []
-    for table, name, kind, definition in constraints:  # foreign keys first: they depend on the keys
-        drop.append(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-        (foreign if kind == "f" else keys).append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
-    for name, definition in indexes:
-        drop.append(f"DROP INDEX {name}")
-        keys.append(definition)
-    for statement in drop:
-        conn.execute(statement)
-    return keys + foreign
+    restore = []
+    for table, name, definition in rows:
+        conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        restore.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+    return restore
 
 
 def _summary(

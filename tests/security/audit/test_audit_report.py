@@ -206,3 +206,11 @@ def test_year_end_closure_and_named_holidays() -> None:
     assert hours.closed_reason(dt.date(2026, 9, 22)) == "国民の休日"
     assert hours.closed_reason(dt.date(2025, 2, 24)) == "振替休日"
     assert hours.closed_reason(dt.date(2025, 6, 2)) is None
+
+
+def test_who_accessed_a_person(log: Log) -> None:
+    from kiban.security.audit.report import accesses_to
+
+    seen = accesses_to(log.db.app, "A-100")
+    assert [(r.staff_code, r.action) for r in seen] == [("h2", "view"), ("h1", "view")]
+    assert accesses_to(log.db.app, "A-100", start=dt.date(2025, 6, 13)) == ()

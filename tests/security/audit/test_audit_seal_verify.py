@@ -258,3 +258,26 @@ def test_verify_before_any_checkpoint_still_finds_row_tampering(
         audit_db.tamper("DELETE FROM audit.access_log WHERE id = :id", {"id": ids[2]})
     result = check(audit_db, kiban_home)
     assert result.first_bad_id == ids[2] and result.findings[0].kind == kind
+
+
+def test_row_with_a_transaction_id_from_the_future_is_found(
+    audit_db: AuditDb, make_ctx: Callable[..., AccessContext], kiban_home: Path
+) -> None:
+    sealed_log(audit_db, make_ctx, kiban_home, n=3)
+    audit_db.tamper(
+        "INSERT INTO audit.access_log (xid, staff_code, action, outcome) "
+        "VALUES ((pg_current_xact_id()::text::bigint + 1000000)::text::xid8, 'k000', 'view', 'ok')"
+    )
+    forged = audit_db.scalar("SELECT max(id) FROM audit.access_log")
+    result = check(audit_db, kiban_home)
+    assert [(f.kind, f.record_id) for f in result.findings] == [(FindingKind.INSERTED, forged)]
+
+
+def test_checkpoints_without_the_trusted_public_key_fail(
+    audit_db: AuditDb, make_ctx: Callable[..., AccessContext], kiban_home: Path
+) -> None:
+    sealed_log(audit_db, make_ctx, kiban_home, n=3)
+    (kiban_home / "keys" / "audit-ed25519.pub.pem").unlink()
+    result = check(audit_db, kiban_home)
+    assert [f.kind for f in result.findings] == [FindingKind.CHECKPOINT_INVALID]
+    assert "public key" in result.findings[0].message

@@ -401,3 +401,45 @@ def review(
             own_household_lookups=tuple(_own_household(conn, rng, related)),
             bulk_exports=tuple(_bulk_exports(conn, rng, limits)),
         )
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    """One access-log row as the 監査 screen and a 開示請求 answer show it."""
+
+    id: int
+    at: dt.datetime
+    staff_code: str | None
+    department_code: str | None
+    terminal_code: str | None
+    business: str | None
+    purpose_code: str | None
+    action: str
+    outcome: str
+
+
+def accesses_to(
+    engine: Engine,
+    atena_no: str,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    timezone: str = "Asia/Tokyo",
+    limit: int = 1000,
+) -> tuple[AccessRecord, ...]:
+    """Who accessed the person ``atena_no`` (宛名番号), newest first — "searchable at once" (§10.7).
+
+    Uses the GIN index on ``subjects``; ``start``/``end`` are inclusive local dates.
+    """
+    tz = ZoneInfo(timezone)
+    t0 = dt.datetime.combine(start, dt.time(), tz) if start else None
+    t1 = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz) if end else None
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id, at, staff_code, department_code, terminal_code, business, purpose_code, action, outcome "
+            "FROM audit.access_log WHERE subjects @> ARRAY[%(a)s]::text[] "
+            "AND (%(t0)s::timestamptz IS NULL OR at >= %(t0)s) AND (%(t1)s::timestamptz IS NULL OR at < %(t1)s) "
+            "ORDER BY at DESC, id DESC LIMIT %(n)s",
+            {"a": atena_no, "t0": t0, "t1": t1, "n": limit},
+        )
+        return tuple(AccessRecord(r[0], r[1].astimezone(tz), *r[2:]) for r in rows)
