@@ -37,7 +37,9 @@ def build_city(seed: int, residents: int, as_of: date = date(2026, 4, 1)) -> Cit
         params=params,
         counts=counts,
         copy={n: [line.split("\t") for line in d.decode().splitlines()] for n, d in joined_copy.items()},
-        files={n: [line.split(",") for line in d.decode().split("\r\n")[:-1]] for n, d in joined_files.items()},
+        files={
+            n: [line.split(",") for line in d.decode().split("\r\n")[:-1]] for n, d in joined_files.items()
+        },
         raw_copy=joined_copy,
         raw_files=joined_files,
     )

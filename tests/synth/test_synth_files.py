@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 from synth_fixture import City
 
 from kiban.synth import files
+from kiban.synth.city import city_params
+from kiban.synth.generate import generate_chunk
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "layouts" / "synth-source-files.md"
 
@@ -60,3 +63,12 @@ def test_values_match_the_documented_types(city: City) -> None:
             for row in city.files[name][:3000]:
                 value = row[i]
                 assert value == "" or re.fullmatch(pattern, value), (name, column.header, value)
+
+
+def test_documented_example_lines_are_real() -> None:
+    examples = re.findall(r"`(992011,[^`]+)`", DOC.read_text(encoding="utf-8"))
+    assert len(examples) >= 4
+    chunk = generate_chunk(city_params(1, 10_000, date(2026, 4, 1)), 0)
+    lines = {line for data in chunk.files.values() for line in data.decode().split("\r\n")}
+    for example in examples:
+        assert example in lines, example

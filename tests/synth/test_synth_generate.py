@@ -58,10 +58,12 @@ def test_age_pyramid_like_japan_today(city: City) -> None:
     # 総務省統計局 人口推計 2024-10-01: 65+ 29.3%, 75+ 16.8%, 0–14 11.2%.
     ages = [_age(r[8]) for r in _residents(city)]
     assert len(ages) == 100_000
-    share = lambda pred: sum(1 for a in ages if pred(a)) / len(ages)  # noqa: E731
-    assert share(lambda a: a >= 65) == pytest.approx(0.29, abs=0.015)
-    assert share(lambda a: a >= 75) == pytest.approx(0.168, abs=0.02)
-    assert share(lambda a: a < 15) == pytest.approx(0.112, abs=0.02)
+    aged_65 = sum(1 for a in ages if a >= 65) / len(ages)
+    aged_75 = sum(1 for a in ages if a >= 75) / len(ages)
+    under_15 = sum(1 for a in ages if a < 15) / len(ages)
+    assert aged_65 == pytest.approx(0.29, abs=0.015)
+    assert aged_75 == pytest.approx(0.168, abs=0.02)
+    assert under_15 == pytest.approx(0.112, abs=0.02)
     assert max(ages) <= 105
     assert city.counts.aged_65_plus == sum(1 for a in ages if a >= 65)
     assert city.counts.aged_75_plus == sum(1 for a in ages if a >= 75)
@@ -99,13 +101,13 @@ def test_households_are_realistic(city: City) -> None:
     assert set(members) == set(households)
     assert city.counts.households == len(households)
     for household_no, people in members.items():
-        head = [p for p in people if p[2] == "世帯主"]
-        assert len(head) == 1, household_no
-        head = head[0]
+        heads = [p for p in people if p[2] == "世帯主"]
+        assert len(heads) == 1, household_no
+        head = heads[0]
         assert households[household_no][6] == head[0]
         assert len({p[3] for p in people}) == 1  # one surname per household
         head_age = _age(head[8])
-        by_rel = defaultdict(list)
+        by_rel: dict[str, list[int]] = defaultdict(list)
         for p in people:
             by_rel[p[2]].append(_age(p[8]))
         for spouse in by_rel["妻"] + by_rel["夫"]:
@@ -118,6 +120,10 @@ def test_households_are_realistic(city: City) -> None:
         for grandchild in by_rel["孫"]:
             assert all(parent - grandchild >= 16 for parent in by_rel["子"] + by_rel["子の妻"])
         htype = households[household_no][1]
+        if htype in ("family", "single_parent") and by_rel["子"]:
+            mothers = [_age(p[8]) for p in people if p[2] in ("世帯主", "妻", "夫") and p[7] == "2"]
+            for mother in mothers:  # children born when their mother was 20–42 (±1 for whole years)
+                assert all(19 <= mother - child <= 43 for child in by_rel["子"]), household_no
         if htype in ("single", "single_elderly"):
             assert len(people) == 1
             assert (head_age >= 65) == (htype == "single_elderly") or abs(head_age - 65) <= 1
@@ -236,7 +242,9 @@ def test_income_distributions_are_realistic(city: City) -> None:
     assert 0.4 < statuses["課税"] / len(latest) < 0.75
     reasons = Counter(r[10] for r in latest)
     assert {"生活扶助", "所得基準", "寡婦", "ひとり親", "未成年者"} <= set(reasons)
-    children = {p for p, r in people.items() if r[8] > "2009-01-02"}  # under 16 on 2025-01-01 (年齢計算ニ関スル法律)
+    children = {
+        p for p, r in people.items() if r[8] > "2009-01-02"
+    }  # under 16 on 2025-01-01 (年齢計算ニ関スル法律)
     assert not any(r[0] in children for r in latest)
 
 
@@ -251,7 +259,12 @@ def test_welfare(city: City) -> None:
     for r in rows:
         assert r[3] == N or r[2] < r[3] <= AS_OF.isoformat()
     # 生活扶助 on 1 January → 非課税 for that 年度.
-    assisted = {(r[0], fy) for r in rows for fy in (2024, 2025) if r[2] <= f"{fy}-01-01" and (r[3] == N or r[3] >= f"{fy}-01-01")}
+    assisted = {
+        (r[0], fy)
+        for r in rows
+        for fy in (2024, 2025)
+        if r[2] <= f"{fy}-01-01" and (r[3] == N or r[3] >= f"{fy}-01-01")
+    }
     for r in city.copy["income"]:
         if (r[0], int(r[1])) in assisted:
             assert r[10] == "生活扶助"

@@ -23,9 +23,19 @@ def _scalar(engine: Engine, sql: str, **params: object) -> object:
 
 def _fingerprint(engine: Engine) -> dict[str, str]:
     """md5 of every bulk table's rows in key order: equal fingerprints = identical contents."""
-    order = {"household": "household_no", "resident": "person_no", "income": "person_no, fiscal_year", "welfare": "person_no, start_date"}
+    order = {
+        "household": "household_no",
+        "resident": "person_no",
+        "income": "person_no, fiscal_year",
+        "welfare": "person_no, start_date",
+    }
     return {
-        t: str(_scalar(engine, f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY {order[t]}), '')) FROM synth.{t} x"))
+        t: str(
+            _scalar(
+                engine,
+                f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY {order[t]}), '')) FROM synth.{t} x",
+            )
+        )
         for t in BULK_TABLES
     }
 
@@ -40,7 +50,7 @@ def _constraints(engine: Engine) -> set[tuple[str, str, str]]:
                 "FROM pg_index WHERE indrelid::regclass::text LIKE 'synth.%'"
             )
         )
-        return {tuple(r) for r in rows}  # type: ignore[misc]
+        return {(r[0], r[1], r[2]) for r in rows}
 
 
 def _file_digest(folder: Path) -> dict[str, str]:
@@ -59,7 +69,10 @@ def test_load_10000_counts_match_summary_and_files(db_engine: Engine, tmp_path: 
     assert _scalar(db_engine, "SELECT count(*) FROM synth.resident WHERE resident_class = '住登外'") == 100
     assert _scalar(db_engine, "SELECT count(*) FROM synth.household") == s.households
     assert _scalar(db_engine, "SELECT count(*) FROM synth.income") == s.income_rows
-    assert _scalar(db_engine, "SELECT count(DISTINCT household_no) FROM synth.welfare WHERE end_date IS NULL") == s.seiho_households
+    assert (
+        _scalar(db_engine, "SELECT count(DISTINCT household_no) FROM synth.welfare WHERE end_date IS NULL")
+        == s.seiho_households
+    )
     assert (
         _scalar(
             db_engine,
@@ -87,7 +100,9 @@ def test_load_10000_counts_match_summary_and_files(db_engine: Engine, tmp_path: 
     assert len((tmp_path / "kazei.csv").read_bytes().split(b"\r\n")) - 2 == s.income_rows
 
 
-def test_failed_load_keeps_the_previous_city_and_a_new_load_replaces_it(db_engine: Engine, tmp_path: Path) -> None:
+def test_failed_load_keeps_the_previous_city_and_a_new_load_replaces_it(
+    db_engine: Engine, tmp_path: Path
+) -> None:
     load_city(db_engine, residents=3_000, seed=2, out_dir=tmp_path / "a", workers=1)
     before = _fingerprint(db_engine)
     constraints = _constraints(db_engine)
@@ -127,7 +142,9 @@ def test_no_my_number_in_the_database(db_engine: Engine, tmp_path: Path) -> None
         assert not [c for c in columns if re.search(r"my_?number|kojin|individual", c)]
         for table in SYNTH_TABLES:
             hits = conn.execute(
-                text(f"SELECT count(*) FROM synth.{table} x WHERE x::text ~ '(^|[^0-9])[0-9]{{12}}([^0-9]|$)'")
+                text(
+                    f"SELECT count(*) FROM synth.{table} x WHERE x::text ~ '(^|[^0-9])[0-9]{{12}}([^0-9]|$)'"
+                )
             ).scalar()
             assert hits == 0, table
     with open(tmp_path / "jumin.csv", encoding="utf-8", newline="") as f:
@@ -137,12 +154,16 @@ def test_no_my_number_in_the_database(db_engine: Engine, tmp_path: Path) -> None
 
 def test_every_synth_table_and_column_is_commented(db_engine: Engine) -> None:
     with db_engine.connect() as conn:
-        missing = conn.execute(
-            text(
-                "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'synth'::regnamespace "
-                "AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') IS NULL"
+        missing = (
+            conn.execute(
+                text(
+                    "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'synth'::regnamespace "
+                    "AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') IS NULL"
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert missing == []
     assert set(SYNTH_TABLES) == {
         "city",

@@ -15,7 +15,14 @@ KATAKANA = re.compile(r"^[ァ-ヶー]+$")
 
 @pytest.mark.parametrize(
     "real_code",
-    ["131016", "011002", "271004", "141003", "401307", "472018"],  # 千代田区 札幌市 大阪市 横浜市 福岡市 那覇市
+    [
+        "131016",
+        "011002",
+        "271004",
+        "141003",
+        "401307",
+        "472018",
+    ],  # 千代田区 札幌市 大阪市 横浜市 福岡市 那覇市
 )
 def test_local_government_check_digit_on_real_codes(real_code: str) -> None:
     assert places.local_government_check_digit(real_code[:5]) == int(real_code[5])
@@ -50,7 +57,9 @@ def test_addresses_and_rooms() -> None:
     chome_town = next(t for t in places.TOWNS if t.chome)
     lot_town = next(t for t in places.TOWNS if not t.chome)
     for _ in range(200):
-        assert re.fullmatch(rf"{chome_town.name}[一二三四五]丁目[0-9]+番[0-9]+号", places.house_address(rng, chome_town))
+        assert re.fullmatch(
+            rf"{chome_town.name}[一二三四五]丁目[0-9]+番[0-9]+号", places.house_address(rng, chome_town)
+        )
         assert re.fullmatch(rf"{lot_town.name}[0-9]+番地([0-9]+)?", places.house_address(rng, lot_town))
         b = places.new_building(rng, chome_town)
         label = b.room_label(rng.randrange(b.rooms))

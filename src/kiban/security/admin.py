@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, Connection, Row, and_, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.exc import IntegrityError
 
@@ -376,7 +377,50 @@ def do_decide(conn: Connection, ctx: AccessContext, *, request_id: int, approve:
         end_sessions(conn, staff_id=req.staff_id, reason="grant_revoked")
 
 
-# --- read models -------------------------------------------------------------------------------
+# --- read models ---
+
+
+def staff_list(conn: Connection, ctx: AccessContext) -> list[Row[Any]]:
+    """職員一覧 for the administrator: IDs, names, departments, state — no resident data."""
+    _require_admin(conn, ctx, Action.VIEW, screen="staff_list")
+    return list(
+        conn.execute(
+            select(
+                t.staff.c.code,
+                t.staff.c.name,
+                t.staff.c.name_kana,
+                t.staff.c.status,
+                t.staff.c.locked_until,
+                t.staff.c.totp_enrolled_at,
+                t.staff.c.last_login_at,
+                t.department.c.name.label("dep"),
+            )
+            .join(t.department, t.department.c.department_id == t.staff.c.department_id)
+            .order_by(t.staff.c.code)
+        ).all()
+    )
+
+
+def terminal_list(conn: Connection, ctx: AccessContext) -> list[Row[Any]]:
+    """登録端末の一覧."""
+    _require_admin(conn, ctx, Action.VIEW, screen="terminal_list")
+    return list(
+        conn.execute(
+            select(
+                t.terminal.c.code,
+                t.terminal.c.name,
+                t.terminal.c.enrolled_at,
+                t.terminal.c.revoked_at,
+                t.terminal.c.enrol_expires_at,
+                t.department.c.name.label("dep"),
+            )
+            .join(t.department, t.department.c.department_id == t.terminal.c.department_id)
+            .order_by(t.terminal.c.code)
+        ).all()
+    )
+
+
+# ------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class CityParams:
 
 
 def city_params(seed: int, residents: int, as_of: date) -> CityParams:
+    """The parameters of the city of ``residents`` residents generated from ``seed`` as of ``as_of``."""
     if residents < 1:
         raise ValueError("a city needs at least one resident")
     rng = random.Random(f"kiban-synth/{seed}/mynumber")
@@ -83,6 +84,8 @@ def birth_cutoff(age: int, on: date) -> int:
 
 @dataclass(slots=True)
 class Counts:
+    """Aggregate counts of one chunk or, summed with :meth:`add`, of the whole city."""
+
     residents: int = 0
     non_residents: int = 0
     households: int = 0

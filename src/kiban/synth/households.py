@@ -3,7 +3,7 @@
 Household types and their shares follow the shape of 令和2年国勢調査 (一般世帯の家族類型: 単独世帯
 38%, 夫婦のみ 20%, 夫婦と子 25%, ひとり親と子 9%, その他 (三世代など) 8%; 65歳以上の単独世帯 about a third
 of 単独世帯), tuned so the city's age pyramid matches population.py. Ages inside a household are
-realistic: spouses a few years apart, children born when their mother was 20–43, children leave home
+realistic: spouses a few years apart, children born when their mother was 20–42, children leave home
 progressively after 18, 三世代 households with the head's parents or with a married child and 孫.
 
 続柄 follow the 住民票 usage (住民基本台帳事務処理要領): 世帯主, 妻, 夫, 子 (all children, 長男・長女 are
@@ -71,7 +71,7 @@ _EPC_CHILD = AgeSampler(35, 68)
 def _spouse_age(rng: random.Random, husband: float) -> float:
     # Wives are on average about two years younger (人口動態統計: 平均初婚年齢 夫31.1 妻29.7 in 2023);
     # the spread keeps nearly all couples within ±10 years.
-    return max(18.0, husband - min(max(rng.gauss(2.0, 3.0), -8.0), 12.0))
+    return min(max(18.0, husband - min(max(rng.gauss(2.0, 3.0), -8.0), 12.0)), 104.5)
 
 
 def _older_than_children(father: float, children: list[float]) -> float:
@@ -84,7 +84,7 @@ def _children(rng: random.Random, mother: float, wanted: int) -> list[float]:
     ages: list[float] = []
     born_at = min(max(rng.gauss(30.0, 4.0), 20.0), 40.0)
     for _ in range(wanted):
-        if born_at > min(mother, 43.0):
+        if born_at > min(mother, 42.0):
             break
         age = mother - born_at
         # Children leave home as adults (国勢調査: most 30-somethings no longer live with parents).
@@ -198,11 +198,12 @@ def _three_generation(rng: random.Random) -> list[Member]:
     if son < 22.0:
         son = 22.0 + rng.random() * 3.0
         son = min(son, mother - 20.0)
-    daughter_in_law = max(18.0, son - rng.gauss(2.0, 3.0))
+    daughter_in_law = _spouse_age(rng, son)
     members += [Member("子", MALE, son), Member("子の妻", FEMALE, daughter_in_law)]
-    # At least one 孫: without one this would be a two-generation household.
-    grandchildren = _children(rng, daughter_in_law, _child_count(rng)) or [
-        rng.uniform(0.0, max(0.5, min(12.0, daughter_in_law - 20.0)))
+    # Children dated from the younger parent; at least one 孫, else this is a two-generation household.
+    younger = min(son, daughter_in_law)
+    grandchildren = _children(rng, younger, _child_count(rng)) or [
+        rng.uniform(0.0, max(0.5, min(12.0, younger - 20.0)))
     ]
     members += [Member("孫", MALE if rng.random() < 0.512 else FEMALE, a) for a in grandchildren]
     return members

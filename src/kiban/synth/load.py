@@ -134,6 +134,8 @@ def load_city(
     ``residents`` counts 住民; about 1% more 住登外 persons are added. The import files go to
     ``out_dir`` (default ``$KIBAN_HOME/synth/<seed>/``) unless ``write_files`` is False.
     ``progress(n)`` is called with the number of residents generated and loaded so far.
+    ``workers`` (default: the number of cores) generate chunks in *spawned* processes, so a script
+    that calls this must keep its top level behind ``if __name__ == "__main__":``.
     """
     started = time.perf_counter()
     params = city_params(seed, residents, as_of)
@@ -143,7 +145,6 @@ def load_city(
         files = FileSet(folder) if folder is not None else None
         try:
             with conn.transaction():
-                conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
                 conn.execute("TRUNCATE " + ", ".join(f"synth.{t}" for t in SYNTH_TABLES))
                 rebuild = _drop_foreign_keys(conn)
                 done = 0

@@ -200,7 +200,7 @@ OTHER_PLACES: Final = (
     ("999-6302", "基盤県南基盤町大字川原"),
     ("999-5110", "基盤県北基盤市旭ケ丘2丁目"),
     ("999-4420", "基盤県東基盤村大字田中"),
-    ("100-0000", "架空都みなと区中央5丁目"),
+    ("999-0105", "架空都みなと区中央5丁目"),
 )
 # 住所地特例 (介護保険法第13条): a person of this city who entered a facility in another municipality
 # stays insured here. These are the facilities they live in: 介護保険施設 and 特定施設 only (a グループホーム

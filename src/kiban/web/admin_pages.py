@@ -42,39 +42,20 @@ def _lists(engine: Engine) -> dict[str, object]:
     return {"departments": departments, "roles": roles, "businesses": list(Business)}
 
 
-# --- staff ---------------------------------------------------------------------------------------
-
-
-def _staff_rows(engine: Engine, ctx: AccessContext) -> list[object]:
-    from kiban.security import guard
-    from kiban.security.context import Action
-
+def _read(engine: Engine, service, ctx: AccessContext) -> list[object]:  # type: ignore[no-untyped-def]
     with engine.begin() as conn:
-        guard.require(
-            conn, ctx, action=Action.VIEW, min_rank=admin.ADMIN_RANK, detail={"screen": "staff_list"}
-        )
-        return list(
-            conn.execute(
-                select(
-                    t.staff.c.code,
-                    t.staff.c.name,
-                    t.staff.c.name_kana,
-                    t.staff.c.status,
-                    t.staff.c.locked_until,
-                    t.staff.c.totp_enrolled_at,
-                    t.staff.c.last_login_at,
-                    t.department.c.name.label("dep"),
-                )
-                .join(t.department, t.department.c.department_id == t.staff.c.department_id)
-                .order_by(t.staff.c.code)
-            ).all()
-        )
+        return list(service(conn, ctx))
+
+
+# --- staff ---------------------------------------------------------------------------------------
 
 
 @router.get("/admin/staff", response_class=HTMLResponse)
 def staff_list(request: Request, engine: EngineDep, ctx: StaffAdmin) -> HTMLResponse:
     return render(
-        request, "admin/staff.html", {"active": "staff", "rows": _staff_rows(engine, ctx), **_lists(engine)}
+        request,
+        "admin/staff.html",
+        {"active": "staff", "rows": _read(engine, admin.staff_list, ctx), **_lists(engine)},
     )
 
 
@@ -167,25 +148,7 @@ def staff_unlock(request: Request, engine: EngineDep, ctx: StaffAdmin, code: str
 
 @router.get("/admin/terminals", response_class=HTMLResponse)
 def terminal_list(request: Request, engine: EngineDep, ctx: TerminalAdmin) -> HTMLResponse:
-    from kiban.security import guard
-    from kiban.security.context import Action
-
-    with engine.begin() as conn:
-        guard.require(
-            conn, ctx, action=Action.VIEW, min_rank=admin.ADMIN_RANK, detail={"screen": "terminal_list"}
-        )
-        rows = conn.execute(
-            select(
-                t.terminal.c.code,
-                t.terminal.c.name,
-                t.terminal.c.enrolled_at,
-                t.terminal.c.revoked_at,
-                t.terminal.c.enrol_expires_at,
-                t.department.c.name.label("dep"),
-            )
-            .join(t.department, t.department.c.department_id == t.terminal.c.department_id)
-            .order_by(t.terminal.c.code)
-        ).all()
+    rows = _read(engine, admin.terminal_list, ctx)
     return render(request, "admin/terminals.html", {"active": "terminals", "rows": rows, **_lists(engine)})
 
 
