@@ -119,7 +119,7 @@ class Writers:
     def __init__(self, url: str, staff_id: int, shape: str, writers: int = 4) -> None:
         ctx = mp.get_context("spawn")
         self.results = ctx.Queue()
-        start = ctx.Barrier(writers)
+        self.start = start = ctx.Barrier(writers)  # kept: the children unpickle it after start()
         self.commands = [ctx.Queue() for _ in range(writers)]
         self.procs = [
             ctx.Process(target=_worker, args=(url, staff_id, shape, w, q, self.results, start))

@@ -27,4 +27,7 @@ def health(engine: EngineDep) -> JSONResponse:
 @router.get("/city/summary", summary="合成都市の集計 (aggregate statistics only)")
 def city_summary(engine: EngineDep, staff: Annotated[StaffSession, Depends(ready)]) -> dict[str, Any]:
     s = synth_load.summary(engine)
-    return {"loaded": s is not None, "summary": asdict(s) if s is not None else None}
+    if s is None:
+        return {"loaded": False, "summary": None}
+    # Aggregates only; the server's folder layout is not the API's business.
+    return {"loaded": True, "summary": {k: v for k, v in asdict(s).items() if k != "files_dir"}}
