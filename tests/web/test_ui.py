@@ -172,3 +172,32 @@ def test_grant_is_requested_by_one_admin_and_approved_by_another(base_url: str, 
     assert "監査" in table.locator("tr", has_text=org.code("clerk")).inner_text()
     _shot(p2, "access-table")
     ctx2.close()
+
+
+def test_auditor_sees_repeated_login_failures_in_the_review(base_url: str, browser, world) -> None:  # type: ignore[no-untyped-def]
+    from kiban.security import auth
+    from kiban.security.errors import AuthenticationFailed
+
+    org: Org = world["org"]
+    org.staff("auditor", world["dep"], [(Business.KANSA, "auditor")])
+    term, _ = org.terminal("guess", world["dep"])
+    # Someone tries the clerk's ID with wrong passwords three times (domain.md §10.7 anomaly report).
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            auth.login(org.engine, staff_code=org.code("clerk"), password="guess-1234", terminal=term)
+    enrol = terminal_awaiting_enrolment(org.engine, org.code("desk5"), world["dep"])
+    context = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.goto(f"{base_url}/terminal/enrol?terminal_code={org.code('desk5')}&code={enrol}")
+    page.get_by_role("button", name="この端末を登録する").click()
+    page.get_by_label("職員ID").fill(org.code("auditor"))
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    page.get_by_role("link", name="アクセスログ点検").click()
+    page.wait_for_url("**/audit/review")
+    section = page.get_by_test_id("denials-and-failures")
+    row = section.locator("tr", has_text=org.code("clerk"))
+    assert "ログイン失敗（職員ID）" in row.inner_text()
+    assert row.locator("td.num").inner_text() == "3"
+    _shot(page, "audit-review")
+    context.close()

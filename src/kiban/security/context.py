@@ -69,6 +69,22 @@ class Action(enum.StrEnum):
     LOGIN_FAILURE = "login_failure"
 
 
+ACTION_LABELS: dict[str, str] = {
+    "view": "照会",
+    "search": "検索",
+    "create": "登録",
+    "update": "更新",
+    "delete": "削除",
+    "print": "印刷",
+    "export": "出力",
+    "reveal_my_number": "個人番号の表示",
+    "approve": "決裁",
+    "login": "ログイン",
+    "logout": "ログアウト",
+    "login_failure": "ログイン失敗",
+}
+
+
 class Outcome(enum.StrEnum):
     OK = "ok"
     DENIED = "denied"

@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from kiban.security.context import BUSINESS_LABELS
+from kiban.security.context import ACTION_LABELS, BUSINESS_LABELS
 from kiban.shared.wareki import to_wareki
 from kiban.web.nav import menu
 
@@ -20,6 +20,7 @@ templates.env.filters["yen"] = lambda v: f"{v:,}円"
 templates.env.filters["num"] = lambda v: f"{v:,}"
 templates.env.filters["dt"] = lambda v: v.astimezone().strftime("%Y-%m-%d %H:%M") if v else "—"
 templates.env.globals["menu"] = menu
+templates.env.filters["action"] = lambda a: ACTION_LABELS.get(str(a), str(a))
 templates.env.globals["business_labels"] = {b.value: label for b, label in BUSINESS_LABELS.items()}
 FLASH_COOKIE = "kiban_flash"
 
