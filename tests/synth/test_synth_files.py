@@ -69,6 +69,11 @@ def test_documented_example_lines_are_real() -> None:
     examples = re.findall(r"`(992011,[^`]+)`", DOC.read_text(encoding="utf-8"))
     assert len(examples) >= 4
     chunk = generate_chunk(city_params(1, 10_000, date(2026, 4, 1)), 0)
-    lines = {line for data in chunk.files.values() for line in data.decode().split("\r\n")}
+    # The docs mask the 個人番号 column of jumin.csv (no valid number outside tests, even synthetic).
+    lines = {
+        re.sub(r"^(992011,\d{10}),\d{12},", r"\1,************,", line)
+        for data in chunk.files.values()
+        for line in data.decode().split("\r\n")
+    }
     for example in examples:
         assert example in lines, example
