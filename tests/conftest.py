@@ -60,9 +60,11 @@ def pg_admin_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(pg_admin_url: str) -> Iterator[str]:
-    """A fresh, migrated database for this test session; the URL is also put in KIBAN_DATABASE_URL."""
+def database_url(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, migrated database for this test session, with its vault keys (a KEK file of the
+    session's own); the URL is also put in KIBAN_DATABASE_URL."""
     from kiban.db import embedded, engine, migrate
+    from kiban.security import keys
 
     name = f"kiban_test_{uuid.uuid4().hex[:10]}"
     embedded.ensure_database(pg_admin_url, name)
@@ -71,6 +73,10 @@ def database_url(pg_admin_url: str) -> Iterator[str]:
     os.environ["KIBAN_DATABASE_URL"] = url
     engine.reset()
     migrate.upgrade(engine.get_engine(url))
+    os.environ["KIBAN_KEY_FILE"] = str(tmp_path_factory.mktemp("keys") / "kek.bin")
+    keys.use_provider(None)
+    with engine.get_engine(url).begin() as conn:
+        keys.ensure_keys(conn)
     yield url
     engine.get_engine(url).dispose()
     engine.reset()

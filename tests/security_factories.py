@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects.postgresql import Range
 
 from kiban.security import admin, auth, tokens, totp
@@ -62,11 +62,7 @@ class Org:
                 is_admin=is_admin,
             )
             if totp_secret:
-                conn.execute(
-                    update(t.staff)
-                    .where(t.staff.c.staff_id == sid)
-                    .values(totp_secret=totp_secret, totp_enrolled_at=func.now())
-                )
+                auth.store_totp_secret(conn, sid, totp_secret, enrolled=True)
             for business, role in grants:
                 start = valid_from or date.today() - timedelta(days=30)
                 end = valid_to + timedelta(days=1) if valid_to else None

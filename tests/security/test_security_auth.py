@@ -127,3 +127,23 @@ def test_password_change_enforces_history(org: Org) -> None:
 
     with org.engine.begin() as conn, pytest.raises(PasswordPolicyViolation, match="過去5回"):
         auth.change_password(conn, session, current="Fresh-Meadow-93$", new=PASSWORD)
+
+
+def test_second_factor_secret_is_stored_encrypted_and_bound_to_its_row(org: Org, db_engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from kiban.security import keys
+    from kiban.security.keys import DecryptionError
+
+    dep = org.department("kaigo")
+    secret = totp.new_secret()
+    sid = org.staff("clerk", dep, [(Business.KAIGO, "clerk")], totp_secret=secret)
+    other = org.staff("other", dep)
+    with db_engine.connect() as conn:
+        blob = bytes(conn.execute(select(t.staff.c.totp_secret).where(t.staff.c.staff_id == sid)).scalar_one())
+        # A copy of the table does not reveal the secret …
+        assert secret.encode() not in blob
+        assert auth.read_totp_secret(conn, sid, blob) == secret
+        # … and the ciphertext cannot be moved to another staff member's row.
+        with pytest.raises(DecryptionError):
+            keys.decrypt(conn, blob, table="security.staff", column="totp_secret", row_id=other)

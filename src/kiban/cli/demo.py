@@ -18,6 +18,7 @@ from kiban.cli import synth as synth_cmd
 from kiban.cli.console import console
 from kiban.db import migrate
 from kiban.db.engine import database_url, get_engine
+from kiban.security import keys
 from kiban.security.bootstrap import DemoOrganisation, demo_organisation
 
 
@@ -38,6 +39,8 @@ class Step:
 def _database(_: DemoRun) -> str:
     url = database_url()
     migrate.upgrade(get_engine())
+    with get_engine().begin() as conn:
+        keys.ensure_keys(conn)  # vault keys (the KEK file is created in $KIBAN_HOME/keys on first use)
     where = "組込みPostgreSQL" if "host=/" in url else "設定されたサーバー"
     return f"{where}、スキーマ {migrate.current(get_engine())}"
 

@@ -10,6 +10,7 @@ import uvicorn
 from kiban.cli.console import console
 from kiban.db import migrate
 from kiban.db.engine import get_app_engine, get_engine
+from kiban.security import keys
 from kiban.security.audit import seal
 
 SEAL_INTERVAL_SECONDS = 5.0
@@ -28,6 +29,8 @@ def run(*, host: str, port: int) -> None:
 
     engine = get_engine()
     migrate.upgrade(engine)
+    with engine.begin() as conn:
+        keys.ensure_keys(conn)  # the app role can use keys but not create them
     # Requests only INSERT log rows; chaining them happens here, off the request path
     # (issue 3 §6: no single-row lock in the request path). The owner role writes the seals.
     stop = threading.Event()

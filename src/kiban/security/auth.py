@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from kiban.security import admin, audit, passwords, tokens, totp
+from kiban.security import admin, audit, keys, passwords, tokens, totp
 from kiban.security import tables as t
 from kiban.security.context import Action, Business, Outcome
 from kiban.security.errors import (
@@ -334,10 +334,27 @@ def begin_totp_enrolment(conn: Connection, session: StaffSession) -> str:
     if row.totp_enrolled_at is not None:
         raise InvalidSecondFactor("二要素認証は既に登録されています。")
     if row.totp_secret:
-        return str(row.totp_secret)
+        return read_totp_secret(conn, session.staff_id, row.totp_secret)
     secret = totp.new_secret()
-    conn.execute(update(t.staff).where(t.staff.c.staff_id == session.staff_id).values(totp_secret=secret))
+    store_totp_secret(conn, session.staff_id, secret, enrolled=False)
     return secret
+
+
+# Second-factor secrets are encrypted with the vault keys, bound to their row (AAD), so a copy of
+# the database does not give away anyone's second factor.
+_TOTP_AAD = {"table": "security.staff", "column": "totp_secret"}
+
+
+def store_totp_secret(conn: Connection, staff_id: int, secret: str, *, enrolled: bool) -> None:
+    """Keep a TOTP secret (encrypted); ``enrolled`` marks it confirmed (bootstrap, tests)."""
+    values: dict[str, object] = {"totp_secret": keys.encrypt(conn, secret, row_id=staff_id, **_TOTP_AAD)}
+    if enrolled:
+        values["totp_enrolled_at"] = func.now()
+    conn.execute(update(t.staff).where(t.staff.c.staff_id == staff_id).values(**values))
+
+
+def read_totp_secret(conn: Connection, staff_id: int, blob: bytes) -> str:
+    return keys.decrypt(conn, bytes(blob), row_id=staff_id, **_TOTP_AAD).decode("ascii")
 
 
 def verify_second_factor(
@@ -352,7 +369,12 @@ def verify_second_factor(
             .with_for_update()
         ).one()
         step = (
-            totp.verify(row.totp_secret, code, now=now, last_step=row.totp_last_step)
+            totp.verify(
+                read_totp_secret(conn, session.staff_id, row.totp_secret),
+                code,
+                now=now,
+                last_step=row.totp_last_step,
+            )
             if row.totp_secret
             else None
         )

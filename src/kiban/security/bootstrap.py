@@ -13,7 +13,7 @@ from datetime import date
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects.postgresql import Range
 
-from kiban.security import admin, audit, tokens, totp
+from kiban.security import admin, audit, auth, tokens, totp
 from kiban.security import tables as t
 from kiban.security.context import Action, Business, Outcome
 from kiban.security.errors import SecurityError
@@ -97,11 +97,7 @@ def create_staff(
     secret = None
     if enrol_totp:
         secret = totp.new_secret()
-        conn.execute(
-            update(t.staff)
-            .where(t.staff.c.staff_id == sid)
-            .values(totp_secret=secret, totp_enrolled_at=func.now())
-        )
+        auth.store_totp_secret(conn, sid, secret, enrolled=True)
     for business, role in spec.grants:
         _grant_directly(conn, sid, dep_id, business, role, since)
     return CreatedStaff(spec.code, spec.name, password, secret, _roles_label(spec.grants))
@@ -201,12 +197,16 @@ def demo_organisation(conn: Connection, *, since: date) -> DemoOrganisation:
             created.append(create_staff(conn, spec, password=DEMO_PASSWORD, enrol_totp=True, since=since))
     else:
         for spec in DEMO_STAFF:
-            row = conn.execute(select(t.staff.c.totp_secret).where(t.staff.c.code == spec.code)).first()
+            row = conn.execute(
+                select(t.staff.c.staff_id, t.staff.c.totp_secret).where(t.staff.c.code == spec.code)
+            ).first()
             if row is not None:
+                # Demo only: the operator's own re-run prints the demo accounts' keys again.
+                secret = (
+                    auth.read_totp_secret(conn, row.staff_id, row.totp_secret) if row.totp_secret else None
+                )
                 created.append(
-                    CreatedStaff(
-                        spec.code, spec.name, DEMO_PASSWORD, row.totp_secret, _roles_label(spec.grants)
-                    )
+                    CreatedStaff(spec.code, spec.name, DEMO_PASSWORD, secret, _roles_label(spec.grants))
                 )
     enrol = tokens.new_enrol_code()
     term = conn.execute(select(t.terminal.c.terminal_id).where(t.terminal.c.code == "DEMO-01")).scalar()

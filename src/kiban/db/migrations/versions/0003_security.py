@@ -72,7 +72,7 @@ DDL = [
         must_change_password boolean NOT NULL DEFAULT true,
         failed_logins       integer NOT NULL DEFAULT 0,
         locked_until        timestamptz,
-        totp_secret         text,
+        totp_secret         bytea,  -- AES-256-GCM under the vault keys (kiban.security.keys)
         totp_enrolled_at    timestamptz,
         totp_last_step      bigint,
         created_at          timestamptz NOT NULL DEFAULT now(),
