@@ -140,7 +140,9 @@ def test_second_factor_secret_is_stored_encrypted_and_bound_to_its_row(org: Org,
     sid = org.staff("clerk", dep, [(Business.KAIGO, "clerk")], totp_secret=secret)
     other = org.staff("other", dep)
     with db_engine.connect() as conn:
-        blob = bytes(conn.execute(select(t.staff.c.totp_secret).where(t.staff.c.staff_id == sid)).scalar_one())
+        blob = bytes(
+            conn.execute(select(t.staff.c.totp_secret).where(t.staff.c.staff_id == sid)).scalar_one()
+        )
         # A copy of the table does not reveal the secret …
         assert secret.encode() not in blob
         assert auth.read_totp_secret(conn, sid, blob) == secret
