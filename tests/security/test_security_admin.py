@@ -180,3 +180,22 @@ def test_revoked_terminal_stops_at_once(org: Org, admins) -> None:  # type: igno
         assert auth.terminal_from_secret(conn, secret) is None
     with org.engine.begin() as conn, pytest.raises(SessionExpired, match="端末の登録が抹消された"):
         auth.load_session(conn, token, term)
+
+
+def test_staff_list_reports_ids_unused_for_90_days(org: Org, admins, db_engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    a1, _ = admins
+    dep = org.department("kaigo")
+    org.staff("idle", dep)
+    org.staff("fresh", dep)
+    # Created long ago and never used, as after a transfer that nobody followed up.
+    with db_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE security.staff SET created_at = now() - interval '91 days' WHERE code = :c"),
+            {"c": org.code("idle")},
+        )
+    with org.engine.begin() as conn:
+        rows = {r.code: r.unused for r in admin.staff_list(conn, a1)}
+    assert rows[org.code("idle")] is True
+    assert rows[org.code("fresh")] is False

@@ -380,9 +380,18 @@ def do_decide(conn: Connection, ctx: AccessContext, *, request_id: int, approve:
 # --- read models ---
 
 
+UNUSED_AFTER = timedelta(days=90)
+
+
 def staff_list(conn: Connection, ctx: AccessContext) -> list[Row[Any]]:
-    """職員一覧 for the administrator: IDs, names, departments, state — no resident data."""
+    """職員一覧 for the administrator: IDs, names, departments, state — no resident data.
+
+    ``unused`` flags an active ID not used for 90 days (never, or last login before then): domain.md
+    §10.6 asks that unused IDs be reported so they can be lapsed.
+    """
     _require_admin(conn, ctx, Action.VIEW, screen="staff_list")
+    last_use = func.coalesce(t.staff.c.last_login_at, t.staff.c.created_at)
+    unused = and_(t.staff.c.status == "active", last_use < func.now() - UNUSED_AFTER)
     return list(
         conn.execute(
             select(
@@ -394,6 +403,7 @@ def staff_list(conn: Connection, ctx: AccessContext) -> list[Row[Any]]:
                 t.staff.c.totp_enrolled_at,
                 t.staff.c.last_login_at,
                 t.department.c.name.label("dep"),
+                unused.label("unused"),
             )
             .join(t.department, t.department.c.department_id == t.staff.c.department_id)
             .order_by(t.staff.c.code)
