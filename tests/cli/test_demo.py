@@ -46,3 +46,62 @@ def test_db_upgrade_twice_is_idempotent(database_url: str) -> None:
         )
         assert r.returncode == 0, r.stderr[-2000:]
     assert "スキーマは最新です" in r.stdout
+
+
+def test_serve_stops_the_embedded_server_on_sigterm(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("KIBAN_DATABASE_URL", "KIBAN_KEY_FILE")}
+    env["KIBAN_HOME"] = str(tmp_path / "home")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiban.cli.main", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.3)
+        # A service manager stops kiban with SIGTERM; the database must stop with it.
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (tmp_path / "home" / "pg" / "postmaster.pid").exists()
+
+
+def test_a_killed_process_does_not_keep_the_embedded_server_alive(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("KIBAN_DATABASE_URL", "KIBAN_KEY_FILE")}
+    env["KIBAN_HOME"] = str(tmp_path / "home")
+    pgdata = tmp_path / "home" / "pg"
+    # A process that dies without its exit hooks (SIGKILL) leaves the server running and its pid
+    # in the wheel's handle list.
+    code = "from kiban.db.engine import database_url; import os, signal; database_url(); os.kill(os.getpid(), signal.SIGKILL)"
+    subprocess.run([sys.executable, "-c", code], env=env, check=False, timeout=60)
+    assert (pgdata / "postmaster.pid").exists()
+    # The next kiban command forgets the dead pid, so it stops the server when it exits.
+    r = subprocess.run(
+        [sys.executable, "-m", "kiban.cli.main", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not (pgdata / "postmaster.pid").exists()

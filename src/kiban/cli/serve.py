@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import threading
 
 import typer
@@ -42,6 +44,9 @@ def run(*, host: str, port: int) -> None:
         daemon=True,
     )
     sealer.start()
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets the
+    # exit hooks run, so the embedded PostgreSQL is stopped cleanly instead of left orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     console.print(f"kiban を起動しました: [bold]http://{host}:{port}/[/bold]（終了は Ctrl+C）")
     try:
         uvicorn.run(create_app(get_app_engine()), host=host, port=port, log_level="warning")

