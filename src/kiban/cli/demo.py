@@ -75,7 +75,12 @@ def _print_login(org: DemoOrganisation, host: str, port: int) -> None:
     console.print(
         "3. 確認コード（二要素認証）は別の端末で `kiban security totp-code <登録キー>` を実行して表示します。"
     )
-    table = Table("職員ID", "氏名", "権限", "二要素認証の登録キー")
+    table = Table()
+    table.add_column("職員ID", no_wrap=True)
+    table.add_column("氏名", no_wrap=True)
+    table.add_column("権限", overflow="fold")
+    # The key must never be cut short: the staff member types or pastes all 32 characters.
+    table.add_column("二要素認証の登録キー", no_wrap=True, min_width=32)
     for s in org.staff:
         table.add_row(s.code, s.name, s.roles, s.totp_secret or "")
     console.print(table)
