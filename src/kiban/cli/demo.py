@@ -66,8 +66,10 @@ STEPS: list[Step] = [
 def _print_login(org: DemoOrganisation, host: str, port: int) -> None:
     base = f"http://{host}:{port}"
     console.print("\n[bold]ログイン方法[/bold]")
+    # soft_wrap: the URL must stay on one line to be copied whole.
     console.print(
-        f"1. この端末を登録: {base}/terminal/enrol?terminal_code={org.terminal_code}&code={org.enrol_code}"
+        f"1. この端末を登録: {base}/terminal/enrol?terminal_code={org.terminal_code}&code={org.enrol_code}",
+        soft_wrap=True,
     )
     console.print("   を開き「この端末を登録する」を押します（登録コードは1回限り・24時間有効）。")
     password = org.staff[0].password if org.staff else "（既存のパスワード）"
