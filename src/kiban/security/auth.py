@@ -309,19 +309,31 @@ def load_session(
     )
 
 
+def _log_session_event(
+    conn: Connection,
+    session: StaffSession,
+    action: Action,
+    outcome: Outcome,
+    detail: dict[str, object] | None = None,
+) -> None:
+    """Log an event of a signed-in staff member that has no business context (logout, 2FA, password)."""
+    audit.record_anonymous(
+        conn,
+        staff_code=session.staff_code,
+        terminal_code=session.terminal.code,
+        action=action,
+        outcome=outcome,
+        detail=detail,
+    )
+
+
 def logout(conn: Connection, session: StaffSession) -> None:
     conn.execute(
         update(t.session)
         .where(t.session.c.session_hash == session.session_hash, t.session.c.ended_at.is_(None))
         .values(ended_at=func.now(), end_reason="logout")
     )
-    audit.record_anonymous(
-        conn,
-        staff_code=session.staff_code,
-        terminal_code=session.terminal.code,
-        action=Action.LOGOUT,
-        outcome=Outcome.OK,
-    )
+    _log_session_event(conn, session, Action.LOGOUT, Outcome.OK)
 
 
 def begin_totp_enrolment(conn: Connection, session: StaffSession) -> str:
@@ -379,13 +391,8 @@ def verify_second_factor(
             else None
         )
         if step is None:
-            audit.record_anonymous(
-                conn,
-                staff_code=session.staff_code,
-                terminal_code=session.terminal.code,
-                action=Action.LOGIN_FAILURE,
-                outcome=Outcome.DENIED,
-                detail={"reason": "bad_second_factor"},
+            _log_session_event(
+                conn, session, Action.LOGIN_FAILURE, Outcome.DENIED, {"reason": "bad_second_factor"}
             )
         else:
             ok = True
@@ -398,14 +405,7 @@ def verify_second_factor(
                 .where(t.session.c.session_hash == session.session_hash)
                 .values(mfa_verified=True)
             )
-            audit.record_anonymous(
-                conn,
-                staff_code=session.staff_code,
-                terminal_code=session.terminal.code,
-                action=Action.LOGIN,
-                outcome=Outcome.OK,
-                detail={"second_factor": "totp"},
-            )
+            _log_session_event(conn, session, Action.LOGIN, Outcome.OK, {"second_factor": "totp"})
     if not ok:
         raise InvalidSecondFactor("確認コードが正しくありません。認証アプリの6桁の数字を入力してください。")
 
@@ -440,14 +440,7 @@ def change_password(
         .values(password_hash=h, password_changed_at=func.now(), must_change_password=False)
     )
     conn.execute(insert(t.password_history).values(staff_id=session.staff_id, hash=h))
-    audit.record_anonymous(
-        conn,
-        staff_code=session.staff_code,
-        terminal_code=session.terminal.code,
-        action=Action.UPDATE,
-        outcome=Outcome.OK,
-        detail={"password": "changed"},
-    )
+    _log_session_event(conn, session, Action.UPDATE, Outcome.OK, {"password": "changed"})
 
 
 def select_business(

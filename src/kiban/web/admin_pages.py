@@ -274,27 +274,25 @@ def decide(
     )
 
 
+def _access_table_page(
+    request: Request, engine: Engine, ctx: AccessContext, active: str, include_ended: bool
+) -> HTMLResponse:
+    """アクセス権限表 — one screen reached from システム管理 and from 監査."""
+    with engine.begin() as conn:
+        rows = admin.access_table(conn, ctx, include_ended=include_ended)
+    context = {"active": active, "rows": rows, "include_ended": include_ended, "today": date.today()}
+    return render(request, "admin/access_table.html", context)
+
+
 @router.get("/admin/access-table", response_class=HTMLResponse)
 def access_table(
     request: Request, engine: EngineDep, ctx: StaffAdmin, include_ended: bool = False
 ) -> HTMLResponse:
-    with engine.begin() as conn:
-        rows = admin.access_table(conn, ctx, include_ended=include_ended)
-    return render(
-        request,
-        "admin/access_table.html",
-        {"active": "access-table", "rows": rows, "include_ended": include_ended, "today": date.today()},
-    )
+    return _access_table_page(request, engine, ctx, "access-table", include_ended)
 
 
 @router.get("/audit/access-table", response_class=HTMLResponse)
 def audit_access_table(
     request: Request, engine: EngineDep, ctx: Auditor, include_ended: bool = False
 ) -> HTMLResponse:
-    with engine.begin() as conn:
-        rows = admin.access_table(conn, ctx, include_ended=include_ended)
-    return render(
-        request,
-        "admin/access_table.html",
-        {"active": "audit-access-table", "rows": rows, "include_ended": include_ended, "today": date.today()},
-    )
+    return _access_table_page(request, engine, ctx, "audit-access-table", include_ended)
