@@ -13,6 +13,7 @@ Each session creates a fresh database, migrates it to head, and drops it at the 
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+
+from leak_scan import my_numbers_stored_in_clear
 
 SERVICE_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -78,6 +81,8 @@ def database_url(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     with engine.get_engine(url).begin() as conn:
         keys.ensure_keys(conn)
     yield url
+    with engine.get_engine(url).connect() as conn:
+        leaks = my_numbers_stored_in_clear(conn)
     engine.get_engine(url).dispose()
     engine.reset()
     if old is None:
@@ -85,6 +90,42 @@ def database_url(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     else:
         os.environ["KIBAN_DATABASE_URL"] = old
     embedded.drop_database(pg_admin_url, name)
+    assert not leaks, f"a 個人番号 was stored in clear by this test session: {leaks}"
+
+
+class _LeakWatch(logging.Handler):
+    """Collects log records that hold a 個人番号 (kiban's own loggers and uvicorn's access log)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.hits: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from kiban.shared.mynumber import contains_my_number
+
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken log call is not this watcher's concern
+            return
+        if contains_my_number(message):
+            self.hits.append(f"{record.name}:{record.lineno}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def my_number_never_logged() -> Iterator[None]:
+    """No log line of the whole test run may contain a 個人番号 (issue 4: scan the logs)."""
+    watch = _LeakWatch()
+    loggers = [logging.getLogger(name) for name in ("kiban", "uvicorn", "uvicorn.access", "uvicorn.error")]
+    saved = [(lg, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(watch)
+        if lg.name == "kiban":
+            lg.setLevel(logging.DEBUG)
+    yield
+    for lg, level in saved:
+        lg.removeHandler(watch)
+        lg.setLevel(level)
+    assert not watch.hits, f"a log line held a 個人番号: {watch.hits[:10]}"
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from kiban.security import admin, auth, tokens, totp
 from kiban.security import tables as t
 from kiban.security.auth import StaffSession, Terminal
 from kiban.security.context import AccessContext, Business
+from kiban.shared import clock
 
 PASSWORD = "Correct-Horse-42!"
 
@@ -64,7 +65,7 @@ class Org:
             if totp_secret:
                 auth.store_totp_secret(conn, sid, totp_secret, enrolled=True)
             for business, role in grants:
-                start = valid_from or date.today() - timedelta(days=30)
+                start = valid_from or clock.today() - timedelta(days=30)
                 end = valid_to + timedelta(days=1) if valid_to else None
                 conn.execute(
                     t.grant.insert().values(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
 from kiban.security import admin, auth, guard, totp
 from kiban.security.context import Action, Business
 from kiban.security.errors import AccessDenied, ApprovalError, SessionExpired
+from kiban.shared import clock
 from security_factories import Org
 
 
@@ -42,7 +43,7 @@ def test_grant_takes_effect_only_after_another_admin_approves(org: Org, admins) 
             business=Business.KAIGO,
             department_code=dep,
             role_code="clerk",
-            valid_from=date.today(),
+            valid_from=clock.today(),
             valid_to=None,
             reason="4月1日付 配属",
         )
@@ -99,7 +100,7 @@ def test_transfer_ends_grants_of_the_old_department_and_the_session(org: Org, ad
 )
 def test_guard_denies_and_logs_each_denial(org: Org, state: str, log_rows) -> None:  # type: ignore[no-untyped-def]
     dep, other = org.department("kaigo"), org.department("kokuho")
-    today = date.today()
+    today = clock.today()
     grants = {
         "none": [],
         "expired": [(Business.KANSA, "auditor")],

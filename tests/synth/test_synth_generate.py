@@ -277,6 +277,19 @@ def test_text_is_safe_for_copy_and_csv(city: City) -> None:
         assert b'"' not in data, name
         text = data.decode()
         assert "\n" not in text.replace("\r\n", ""), name
-    widths = {"jumin.csv": 19, "kazei.csv": 12, "seiho.csv": 5}
+    widths = {"jumin.csv": 19, "kazei.csv": 13, "seiho.csv": 7}
     for name, rows in city.files.items():
         assert all(len(r) == widths[name] for r in rows), name
+
+
+def test_seiho_office_and_proxy_payment(city: City) -> None:
+    people = {r[0]: r for r in _residents(city)}
+    rows = city.files["seiho.csv"]
+    assert {r[5] for r in rows} == {"基盤市福祉事務所"}
+    for r in rows[:2000]:
+        last = date.fromisoformat(r[4]) if r[4] else AS_OF
+        aged_65 = _age(people[r[1]][8], last) >= 65
+        assert r[6] == ("1" if aged_65 else "0"), r  # 代理納付: 第1号被保険者 only
+    assert {"0", "1"} <= {r[6] for r in rows}
+    # 長期譲渡所得等特別控除額: the synthetic city has no 譲渡所得.
+    assert {r[12] for r in city.files["kazei.csv"]} == {"0"}

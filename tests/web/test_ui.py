@@ -7,98 +7,28 @@ refused when the same ID is used at another terminal.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
+from ui_support import enrol_and_login, serve, shot
 
 from kiban.db.engine import get_app_engine
 from kiban.security import totp
 from kiban.security.context import Business
 from kiban.synth.load import load_city
 from kiban.web.app import create_app
-from security_factories import PASSWORD, Org, fresh_code, terminal_awaiting_enrolment
+from security_factories import PASSWORD, Org, terminal_awaiting_enrolment
 
 pytestmark = pytest.mark.ui
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path("out/screenshots")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def base_url(database_url: str, db_engine: Engine) -> Iterator[str]:
     load_city(db_engine, residents=3_000, seed=7, write_files=False)
-    port = _free_port()
-    app = create_app(get_app_engine(database_url))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/setup.sh (apt package chromium)")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def _enrol_and_login(browser, base_url: str, org: Org, dep: str, terminal: str, staff: str, secret: str):  # type: ignore[no-untyped-def]
-    enrol = terminal_awaiting_enrolment(org.engine, org.code(terminal), dep)
-    context = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    page.goto(f"{base_url}/terminal/enrol?terminal_code={org.code(terminal)}&code={enrol}")
-    page.get_by_role("button", name="この端末を登録する").click()
-    page.wait_for_url("**/login")
-    assert "登録しました" in page.get_by_test_id("flash").inner_text()
-    page.get_by_label("職員ID").fill(org.code(staff))
-    page.get_by_label("パスワード").fill(PASSWORD)
-    page.get_by_role("button", name="ログイン").click()
-    page.wait_for_url("**/mfa")
-    page.get_by_label("確認コード（6桁）").fill(fresh_code(secret))
-    page.get_by_role("button", name="確認").click()
-    try:
-        page.wait_for_url(base_url + "/", timeout=10_000)
-    except Exception:
-        _shot(page, f"failed-login-{staff}")
-        raise
-    return context, page
+    with serve(create_app(get_app_engine(database_url))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -115,17 +45,17 @@ def world(database_url: str) -> dict[str, object]:
 
 def test_sign_in_and_see_the_city_in_aggregate(base_url: str, browser, world) -> None:  # type: ignore[no-untyped-def]
     org: Org = world["org"]
-    context, page = _enrol_and_login(browser, base_url, org, world["dep"], "desk1", "adm1", world["s1"])
+    context, page = enrol_and_login(browser, base_url, org, world["dep"], "desk1", "adm1", world["s1"])
     residents = page.get_by_test_id("residents")
     residents.wait_for(timeout=10_000)  # the figures arrive through htmx
     assert residents.inner_text().replace(",", "").startswith("3000")
     assert "%" in page.get_by_test_id("aged65").inner_text()
     assert org.code("adm1") in page.get_by_test_id("who").inner_text()
-    _shot(page, "home")
+    shot(page, "home")
     page.get_by_role("link", name="システム状態").click()
     page.wait_for_url("**/system")
     assert page.get_by_test_id("status").inner_text().strip() == "正常"
-    _shot(page, "system")
+    shot(page, "system")
 
     # The same ID at another terminal is refused while this session is live (seed 000).
     enrol = terminal_awaiting_enrolment(org.engine, org.code("desk9"), world["dep"])
@@ -138,7 +68,7 @@ def test_sign_in_and_see_the_city_in_aggregate(base_url: str, browser, world) ->
     p2.get_by_role("button", name="ログイン").click()
     error = p2.get_by_test_id("error").inner_text()
     assert "別の端末" in error and "ログイン中" in error
-    _shot(p2, "login-refused")
+    shot(p2, "login-refused")
     other.close()
     page.get_by_role("button", name="ログアウト").click()
     page.wait_for_url("**/login")
@@ -147,7 +77,7 @@ def test_sign_in_and_see_the_city_in_aggregate(base_url: str, browser, world) ->
 
 def test_grant_is_requested_by_one_admin_and_approved_by_another(base_url: str, browser, world) -> None:  # type: ignore[no-untyped-def]
     org: Org = world["org"]
-    ctx1, p1 = _enrol_and_login(browser, base_url, org, world["dep"], "desk3", "adm2", world["s2"])
+    ctx1, p1 = enrol_and_login(browser, base_url, org, world["dep"], "desk3", "adm2", world["s2"])
     p1.get_by_role("link", name="権限の起案・決裁").click()
     form = p1.get_by_test_id("grant-request")
     form.get_by_label("職員").select_option(org.code("clerk"))
@@ -158,11 +88,11 @@ def test_grant_is_requested_by_one_admin_and_approved_by_another(base_url: str, 
     assert "起案しました" in p1.get_by_test_id("flash").inner_text()
     row = p1.get_by_test_id("pending-table").locator("tr", has_text=org.code("clerk"))
     assert "自分の起案は決裁できません" in row.inner_text()
-    _shot(p1, "grants-pending")
+    shot(p1, "grants-pending")
     p1.get_by_role("button", name="ログアウト").click()
     ctx1.close()
 
-    ctx2, p2 = _enrol_and_login(browser, base_url, org, world["dep"], "desk4", "adm1", world["s1"])
+    ctx2, p2 = enrol_and_login(browser, base_url, org, world["dep"], "desk4", "adm1", world["s1"])
     p2.goto(base_url + "/admin/grants")
     p2.get_by_test_id("pending-table").locator("tr", has_text=org.code("clerk")).get_by_role(
         "button", name="承認"
@@ -171,7 +101,7 @@ def test_grant_is_requested_by_one_admin_and_approved_by_another(base_url: str, 
     p2.get_by_role("link", name="アクセス権限表").click()
     table = p2.get_by_test_id("access-table")
     assert "監査" in table.locator("tr", has_text=org.code("clerk")).inner_text()
-    _shot(p2, "access-table")
+    shot(p2, "access-table")
     p2.get_by_role("button", name="ログアウト").click()
     ctx2.close()
 
@@ -201,13 +131,13 @@ def test_auditor_sees_repeated_login_failures_in_the_review(base_url: str, brows
     row = section.locator("tr", has_text=org.code("clerk"))
     assert "ログイン失敗（職員ID）" in row.inner_text()
     assert row.locator("td.num").inner_text() == "3"
-    _shot(page, "audit-review")
+    shot(page, "audit-review")
     context.close()
 
 
 def test_new_staff_id_must_change_its_first_password(base_url: str, browser, world) -> None:  # type: ignore[no-untyped-def]
     org: Org = world["org"]
-    context, page = _enrol_and_login(browser, base_url, org, world["dep"], "desk6", "adm2", world["s2"])
+    context, page = enrol_and_login(browser, base_url, org, world["dep"], "desk6", "adm2", world["s2"])
     page.get_by_role("link", name="職員管理").click()
     form = page.get_by_test_id("staff-create")
     new_code = org.code("newbie")
@@ -237,7 +167,7 @@ def test_new_staff_id_must_change_its_first_password(base_url: str, browser, wor
     page.get_by_role("button", name="変更する").click()
     # Too close to the first one: refused with the rule named.
     assert "類似" in page.get_by_test_id("error").inner_text()
-    _shot(page, "password-refused")
+    shot(page, "password-refused")
     page.get_by_label("現在のパスワード").fill("Initial-Pass-2026!")
     page.get_by_label("新しいパスワード", exact=True).fill("Quiet-River-Stone-84")
     page.get_by_label("新しいパスワード（確認）").fill("Quiet-River-Stone-84")

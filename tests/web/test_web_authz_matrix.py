@@ -20,11 +20,14 @@ from sqlalchemy.dialects.postgresql import Range
 from starlette.routing import Mount
 
 from kiban.db.engine import get_app_engine
+from kiban.identity import repo
+from kiban.identity.model import PersonData, ResidentClass
 from kiban.security import auth, totp
 from kiban.security import tables as t
 from kiban.security.auth import Terminal
 from kiban.security.context import Business
 from kiban.security.errors import SessionExpired
+from kiban.shared import clock
 from kiban.web.app import create_app
 from kiban.web.session import SESSION_COOKIE, TERMINAL_COOKIE
 from security_factories import Org
@@ -66,6 +69,20 @@ POLICY: dict[tuple[str, str], object] = {
     ("GET", "/admin/access-table"): Business.SYSTEM,
     ("GET", "/audit/access-table"): Business.KANSA,
     ("GET", "/audit/review"): Business.KANSA,
+    ("GET", "/atena"): Business.ATENA,
+    ("POST", "/atena/search-by-number"): Business.ATENA,
+    ("GET", "/atena/persons/{person_no}"): Business.ATENA,
+    ("POST", "/atena/persons/{person_no}/reveal"): Business.ATENA,
+    ("POST", "/atena/persons/{person_no}/my-number"): Business.ATENA,
+    ("GET", "/atena/persons/{person_no}/correct"): Business.ATENA,
+    ("POST", "/atena/persons/{person_no}/correct"): Business.ATENA,
+    ("POST", "/atena/persons/{person_no}/mailing"): Business.ATENA,
+    ("POST", "/atena/persons/{person_no}/mailing/end"): Business.ATENA,
+    ("GET", "/atena/non-residents/new"): Business.ATENA,
+    ("POST", "/atena/non-residents"): Business.ATENA,
+    ("GET", "/api/v1/identity/persons"): Business.ATENA,
+    ("POST", "/api/v1/identity/persons/search-by-number"): Business.ATENA,
+    ("GET", "/api/v1/identity/persons/{person_no}"): Business.ATENA,
 }
 
 STATES = [
@@ -146,7 +163,7 @@ def _form(path: str, actor: Actor, victim: str, dep: str) -> dict[str, str]:
             "staff_code": victim,
             "role": "kansa:auditor",
             "department_code": dep,
-            "valid_from": date.today().isoformat(),
+            "valid_from": clock.today().isoformat(),
             "reason": "配属",
         },
         "/admin/grants/{grant_id}/revoke": {"reason": "異動"},
@@ -156,6 +173,26 @@ def _form(path: str, actor: Actor, victim: str, dep: str) -> dict[str, str]:
         "/mfa": {"code": "000000"},
         "/password": {"current": "x", "new": "y", "confirm": "y"},
         "/business": {"purpose_code": "kansa.log_review"},
+        "/atena/search-by-number": {"my_number": "123456789018"},
+        "/atena/persons/{person_no}/reveal": {"reason": "番号確認"},
+        "/atena/persons/{person_no}/my-number": {"my_number": "123456789018"},
+        "/atena/persons/{person_no}/correct": {"reason": "訂正", "given_kana": "ハナエ"},
+        "/atena/persons/{person_no}/mailing": {
+            "name": "送付先",
+            "address": "基盤県基盤市元町1番地",
+            "since": "2025-04-01",
+            "reason": "家族宛",
+        },
+        "/atena/persons/{person_no}/mailing/end": {"on": "2099-01-01", "reason": "終了"},
+        "/atena/non-residents": {
+            "family_name": "試験",
+            "family_kana": "シケン",
+            "sex": "1",
+            "birth_date": "1940-01-01",
+            "address": "架空都中央1番",
+            "reason": "その他",
+            "since": "2024-01-01",
+        },
     }.get(path, {})
 
 
@@ -166,11 +203,11 @@ def world(database_url: str, db_engine: Engine) -> Iterator[dict[str, object]]:
     dep, other = org.department("joho"), org.department("soumu")
     victim = org.staff("victim", dep)
     victim_term, _ = org.terminal("victim-term", dep)
-    today = date.today()
+    today = clock.today()
     app = create_app(engine)
     actors: dict[tuple[str, object], Actor] = {}
-    for business in (Business.SYSTEM, Business.KANSA):
-        role = "admin" if business is Business.SYSTEM else "auditor"
+    for business in (Business.SYSTEM, Business.KANSA, Business.ATENA):
+        role = {Business.SYSTEM: "admin", Business.KANSA: "auditor", Business.ATENA: "clerk"}[business]
         for i, state in enumerate(STATES):
             name = f"{business.value[:3]}{i}"
             client = TestClient(app, follow_redirects=False)
@@ -221,6 +258,25 @@ def world(database_url: str, db_engine: Engine) -> Iterator[dict[str, object]]:
             )
     with engine.connect() as conn:
         grant_id = conn.execute(select(func.max(t.grant.c.grant_id))).scalar_one()
+    with db_engine.begin() as conn:
+        person = repo.create_person(
+            conn,
+            city_code="992011",
+            person_no=f"18{uuid.uuid4().int % 10**8:08d}",
+            data=PersonData(
+                "試験",
+                "花子",
+                "シケン",
+                "ハナコ",
+                2,
+                date(1950, 1, 1),
+                "基盤県基盤市元町1番地",
+                ResidentClass.RESIDENT,
+                resident_on=date(1950, 1, 1),
+            ),
+            valid_from=date(1950, 1, 1),
+            reason="試験",
+        )
     yield {
         "actors": actors,
         "victim": org.code("victim"),
@@ -228,6 +284,7 @@ def world(database_url: str, db_engine: Engine) -> Iterator[dict[str, object]]:
         "victim_term": victim_term.code,
         "dep": dep,
         "grant_id": grant_id,
+        "person_no": person.person_no,
         "db": db_engine,
     }
 
@@ -264,6 +321,7 @@ def test_route_by_grant_state(route: tuple[str, str], state: str, world: dict[st
         path.replace("{code}", world["victim_term"] if "terminals" in path else world["victim"])  # type: ignore[arg-type]
         .replace("{grant_id}", str(world["grant_id"]))
         .replace("{request_id}", "999999999")
+        .replace("{person_no}", world["person_no"])  # type: ignore[arg-type]
     )
     if path == "/static":
         concrete = "/static/kiban.css"

@@ -19,6 +19,7 @@ from kiban.security import audit, guard, passwords, tokens
 from kiban.security import tables as t
 from kiban.security.context import AccessContext, Action, Business, Outcome
 from kiban.security.errors import ApprovalError, NotFound, SecurityError
+from kiban.shared import clock
 
 ADMIN_RANK = 2
 ENROL_CODE_VALID = timedelta(hours=24)
@@ -472,7 +473,7 @@ def access_table(
     if ctx.business not in (Business.SYSTEM, Business.KANSA):
         raise SecurityError("アクセス権限表はシステム管理または監査の業務で参照してください。")
     guard.require(conn, ctx, action=Action.VIEW, detail={"screen": "access_table"})
-    day = on or date.today()
+    day = on or clock.today()
     s, d, r = t.staff, t.department, t.role
     rows = conn.execute(
         select(
@@ -563,7 +564,7 @@ def grants_of(conn: Connection, staff_id: int, *, on: date | None = None) -> lis
     Used at login to offer the 業務選択 and to decide whether a second factor is required; the
     staff member reads their own grants, so no guard.
     """
-    day = on or date.today()
+    day = on or clock.today()
     rows = conn.execute(
         select(t.grant.c.business, t.grant.c.role_code, t.role.c.rank)
         .join(t.role, and_(t.role.c.business == t.grant.c.business, t.role.c.code == t.grant.c.role_code))

@@ -17,6 +17,7 @@ from kiban.security import admin, audit, auth, tokens, totp
 from kiban.security import tables as t
 from kiban.security.context import Action, Business, Outcome
 from kiban.security.errors import SecurityError
+from kiban.shared import clock
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def bootstrap_admins(
         spec = StaffSpec(code, name, "", department[0], ((Business.SYSTEM, "admin"),), is_admin=True)
         out.append(
             create_staff(
-                conn, spec, password=tokens.new_token(12), enrol_totp=False, since=since or date.today()
+                conn, spec, password=tokens.new_token(12), enrol_totp=False, since=since or clock.today()
             )
         )
     audit.record_anonymous(
@@ -133,6 +134,7 @@ def bootstrap_admins(
 
 DEMO_DEPARTMENTS = [
     ("JOHO", "情報政策課"),
+    ("SHIMIN", "市民課"),
     ("KAIGO", "高齢介護福祉課"),
     ("KOKUHO", "国保年金課"),
     ("KITA-KUMIN", "北区役所 区民課"),
@@ -142,6 +144,7 @@ DEMO_DEPARTMENTS = [
 DEMO_STAFF = [
     StaffSpec("admin1", "管理 一郎", "カンリ イチロウ", "JOHO", ((Business.SYSTEM, "admin"),), is_admin=True),
     StaffSpec("admin2", "管理 花子", "カンリ ハナコ", "JOHO", ((Business.SYSTEM, "admin"),), is_admin=True),
+    StaffSpec("atena1", "宛名 担当", "アテナ タントウ", "SHIMIN", ((Business.ATENA, "clerk"),)),
     StaffSpec(
         "kaigo1",
         "介護 太郎",

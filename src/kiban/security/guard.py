@@ -20,6 +20,7 @@ from kiban.security import audit
 from kiban.security import tables as t
 from kiban.security.context import AccessContext, Action, Business, Outcome
 from kiban.security.errors import AccessDenied
+from kiban.shared import clock
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def require(
     a service that logs richer detail after its work (a search: which persons were shown) passes
     ``log=False`` and calls ``audit.record`` itself before returning.
     """
-    today = on or date.today()
+    today = on or clock.today()
     term = conn.execute(
         select(t.terminal.c.terminal_id).where(
             t.terminal.c.code == ctx.terminal_code,

@@ -12,6 +12,7 @@ therefore never echo the digits they were given; at most they state a length.
 from __future__ import annotations
 
 import random
+import re
 from typing import Final
 
 __all__ = ["check_digit", "generate", "is_valid", "mask", "normalize"]
@@ -107,3 +108,25 @@ def generate(rng: random.Random) -> str:
     """
     first11 = "".join(str(rng.randrange(10)) for _ in range(11))
     return first11 + str(check_digit(first11))
+
+
+# A 個人番号 as it may appear in free text: twelve digits (ASCII or full-width), optionally in
+# 4-4-4 groups, not part of a longer run of digits. Candidates are confirmed with the check digit.
+_DIGIT = "0-9\uff10-\uff19"
+_SEP = "[-\\s\u2010-\u2015\u2212\uff0d\u30fc\uff70\u3000]?"
+_CANDIDATE = re.compile(
+    f"(?<![{_DIGIT}])([{_DIGIT}]{{4}}){_SEP}([{_DIGIT}]{{4}}){_SEP}([{_DIGIT}]{{4}})(?![{_DIGIT}])"
+)
+_FULLWIDTH_DIGITS = {ord("０") + i: ord("0") + i for i in range(10)}
+
+
+def contains_my_number(text: str) -> bool:
+    """True if ``text`` holds a well-formed 個人番号 (12 digits, check digit valid) anywhere.
+
+    Used by every writer that must never store one: the access log, the outbox, error lists.
+    """
+    for match in _CANDIDATE.finditer(text):
+        digits = "".join(match.groups()).translate(_FULLWIDTH_DIGITS)
+        if is_valid(digits):
+            return True
+    return False

@@ -51,6 +51,8 @@ _APARTMENT_RATE: Final = {
     "three_generation": 0.02,
 }
 NONRESIDENT_REASONS: Final = ("住所地特例（施設入所）", "転出（賦課・収納継続）")
+# The 実施機関 of 生活保護 for the city's residents: a 市 runs its own 福祉事務所 (社会福祉法第14条第1項).
+_WELFARE_OFFICE: Final = places.CITY_NAME + "福祉事務所"
 
 _TYPE_NAMES: Final = tuple(t for t, _ in TYPE_WEIGHTS)
 _TYPE_CUM: Final = tuple(accumulate(w for _, w in TYPE_WEIGHTS))
@@ -215,7 +217,7 @@ class _ChunkWriter:
             elif birth > self.cut_15:
                 counts.under_15 += 1
             if welfare is not None:
-                self._welfare_rows(person_no, household_no, since, welfare, on_welfare)
+                self._welfare_rows(person_no, household_no, birth, since, welfare, on_welfare)
             people.append((person_no, birth, since, m, earnings.draw(rng, m.sex, m.age, welfare=on_welfare)))
         counts.residents += len(members)
         for year in self.years:
@@ -245,7 +247,13 @@ class _ChunkWriter:
         return max(self.as_of - int(rng.uniform(0.1, 12.0) * DAYS_PER_YEAR), moved_in), None
 
     def _welfare_rows(
-        self, person_no: str, household_no: str, since: int, period: tuple[int, int | None], active: bool
+        self,
+        person_no: str,
+        household_no: str,
+        birth: int,
+        since: int,
+        period: tuple[int, int | None],
+        active: bool,
     ) -> None:
         start, end = period
         start = max(start, since)  # a child born during the assistance is covered from birth
@@ -254,8 +262,14 @@ class _ChunkWriter:
         iso = self.iso
         self.welfare.append(f"{person_no}\t{household_no}\t{iso[start]}\t{iso[end] if end else _N}\n")
         if self.files:
+            # 代理納付 (生活保護法第37条の2): the office pays the 介護保険料 of a 第1号被保険者 (65+) itself.
+            # The synthetic rule, without drawing from the random stream (so no other value moves): a
+            # person 65 or over on the period's last day (the as-of date while it runs) has it.
+            last = self.as_of if end is None else end
+            aged_65 = birth <= (self.cut_65 if end is None else birth_cutoff(65, date.fromordinal(last)))
             self.seiho.append(
-                f"{_CODE},{person_no},{household_no},{iso[start]},{iso[end] if end else ''}\r\n"
+                f"{_CODE},{person_no},{household_no},{iso[start]},{iso[end] if end else ''},"
+                f"{_WELFARE_OFFICE},{1 if aged_65 else 0}\r\n"
             )
         if active:
             self.chunk.counts.seiho_persons += 1
@@ -342,7 +356,7 @@ class _ChunkWriter:
             if self.files:
                 self.kazei.append(
                     f"{_CODE},{person_no},{fy},{salary},{salary_amount},{pension},{pension_amount},{other},{total},"
-                    f"{dependants},課税,\r\n"
+                    f"{dependants},課税,,0\r\n"
                 )
         else:
             self.incomes.append(
@@ -352,7 +366,7 @@ class _ChunkWriter:
             if self.files:
                 self.kazei.append(
                     f"{_CODE},{person_no},{fy},{salary},{salary_amount},{pension},{pension_amount},{other},{total},"
-                    f"{dependants},非課税,{reason}\r\n"
+                    f"{dependants},非課税,{reason},0\r\n"
                 )
 
     # -- 住登外 -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from kiban.security import admin
 from kiban.security import tables as t
 from kiban.security.context import AccessContext, Business
 from kiban.security.errors import AccessDenied, SecurityError
+from kiban.shared import clock
 from kiban.web import deps
 from kiban.web.session import access
 from kiban.web.templating import redirect, render
@@ -211,7 +212,7 @@ def grants(request: Request, engine: EngineDep, ctx: StaffAdmin) -> HTMLResponse
             "table": table,
             "staff_options": staff,
             "me": ctx.staff_id,
-            "today": date.today(),
+            "today": clock.today(),
             **_lists(engine),
         },
     )
@@ -280,7 +281,7 @@ def _access_table_page(
     """アクセス権限表 — one screen reached from システム管理 and from 監査."""
     with engine.begin() as conn:
         rows = admin.access_table(conn, ctx, include_ended=include_ended)
-    context = {"active": active, "rows": rows, "include_ended": include_ended, "today": date.today()}
+    context = {"active": active, "rows": rows, "include_ended": include_ended, "today": clock.today()}
     return render(request, "admin/access_table.html", context)
 
 

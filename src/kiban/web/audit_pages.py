@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from kiban.security import guard
 from kiban.security.audit import report
 from kiban.security.context import AccessContext, Action, Business
+from kiban.shared import clock
 from kiban.web import deps
 from kiban.web.session import access
 from kiban.web.templating import render
@@ -25,7 +26,7 @@ Auditor = Annotated[AccessContext, Depends(access(Business.KANSA, "kansa.log_rev
 def review(
     request: Request, engine: EngineDep, ctx: Auditor, start: date | None = None, end: date | None = None
 ) -> HTMLResponse:
-    end = end or date.today()
+    end = end or clock.today()
     start = start or end - timedelta(days=30)
     if end < start:
         start, end = end, start

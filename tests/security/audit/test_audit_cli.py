@@ -15,6 +15,7 @@ from kiban.db import engine as db_engine_mod
 from kiban.security import audit
 from kiban.security.audit.cli import app
 from kiban.security.context import AccessContext, Action, Business
+from kiban.shared import clock
 
 runner = CliRunner()
 
@@ -73,7 +74,7 @@ def test_truncation_is_reported_by_the_command(cli_db: AuditDb) -> None:
 
 def test_report_command(cli_db: AuditDb) -> None:
     _write(cli_db, 3)
-    today = dt.date.today()
+    today = clock.today()
     span = [
         "--from",
         (today - dt.timedelta(days=1)).isoformat(),

@@ -9,11 +9,11 @@ Sealing, checkpoints, verification and the review live in the submodules ``seal`
 
 from kiban.security.audit.writer import (
     MyNumberInAuditLogError,
-    contains_my_number,
     record,
     record_anonymous,
     record_denial,
 )
+from kiban.shared.mynumber import contains_my_number
 
 __all__ = [
     "MyNumberInAuditLogError",

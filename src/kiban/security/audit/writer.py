@@ -14,7 +14,6 @@ import datetime as dt
 import decimal
 import enum
 import json
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,19 +23,10 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from kiban.security.context import AccessContext, Action, Outcome
-from kiban.shared import mynumber
+from kiban.shared.mynumber import contains_my_number
 
 STAFF_CODE_MAX = 32  # a typed, possibly unknown code is kept, but only this much of it
 REDACTED = "[redacted]"
-
-# A 個人番号 as it may appear in free text: twelve digits (ASCII or full-width), optionally in
-# 4-4-4 groups, not part of a longer run of digits. Candidates are confirmed with the check digit.
-_DIGIT = "0-9\uff10-\uff19"
-_SEP = "[-\\s\u2010-\u2015\u2212\uff0d\u30fc\uff70\u3000]?"
-_CANDIDATE = re.compile(
-    f"(?<![{_DIGIT}])([{_DIGIT}]{{4}}){_SEP}([{_DIGIT}]{{4}}){_SEP}([{_DIGIT}]{{4}})(?![{_DIGIT}])"
-)
-_FULLWIDTH = {ord("０") + i: ord("0") + i for i in range(10)}
 
 _INSERT = (
     "INSERT INTO audit.access_log (staff_id, staff_code, department_code, terminal_code, business, "
@@ -59,15 +49,6 @@ class MyNumberInAuditLogError(ValueError):
             f"(the access log never stores a My Number: refused in {field})"
         )
         self.field = field
-
-
-def contains_my_number(text: str) -> bool:
-    """True if ``text`` holds a well-formed 個人番号 (12 digits, check digit valid) anywhere."""
-    for match in _CANDIDATE.finditer(text):
-        digits = "".join(match.groups()).translate(_FULLWIDTH)
-        if mynumber.is_valid(digits):
-            return True
-    return False
 
 
 def _json_default(value: Any) -> Any:
