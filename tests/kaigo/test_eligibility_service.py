@@ -1,0 +1,88 @@
+"""被保険者番号 and 資格取得 through the service: one number per person, no overlapping periods,
+every change logged and announced without a 個人番号."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+
+from kiban.kaigo.eligibility import service
+from kiban.kaigo.eligibility.model import AcquisitionReason, Category
+from kiban.security.context import Business
+from kiban.security.errors import AccessDenied
+
+INSURER = "992011"
+
+
+def test_a_person_never_gets_a_second_insured_number(app_engine: Engine, staff_ctx, new_person) -> None:
+    ctx = staff_ctx(Business.KAIGO, purpose="kaigo.eligibility")
+    person = new_person()
+    with app_engine.begin() as conn:
+        first = service.do_assign_insured_no(conn, ctx, insurer_no=INSURER, person_no=person.person_no)
+    with app_engine.begin() as conn:
+        again = service.do_assign_insured_no(conn, ctx, insurer_no=INSURER, person_no=person.person_no)
+    assert again == first and len(first) == 10
+    # The incident of seed 003 (one person, two numbers) cannot happen even by a direct insert.
+    with pytest.raises(IntegrityError), app_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO kaigo.insured (insurer_no, insured_no, person_id) VALUES (:i, '9999999999', :p)"
+            ),
+            {"i": INSURER, "p": person.person_id},
+        )
+    other = new_person()
+    with app_engine.begin() as conn:
+        second = service.do_assign_insured_no(conn, ctx, insurer_no=INSURER, person_no=other.person_no)
+    assert second != first  # unique within the insurer
+
+
+def test_acquisition_is_logged_announced_and_overlaps_are_refused(
+    app_engine: Engine, staff_ctx, new_person
+) -> None:
+    ctx = staff_ctx(Business.KAIGO, purpose="kaigo.eligibility")
+    person = new_person(birth_date=date(1961, 4, 1))
+    with app_engine.begin() as conn:
+        q = service.do_acquire(
+            conn, ctx, insurer_no=INSURER, person_no=person.person_no, category=Category.FIRST,
+            acquired_on=date(2026, 3, 31), reason=AcquisitionReason.AGE_65,
+        )  # fmt: skip
+    assert q.acquired_on == date(2026, 3, 31)
+    with app_engine.connect() as conn:
+        logged = conn.execute(
+            text(
+                "SELECT count(*) FROM audit.access_log WHERE request_id = :r AND action = 'update' "
+                "AND subjects @> ARRAY[:p]::text[]"
+            ),
+            {"r": ctx.request_id, "p": person.person_no},
+        ).scalar_one()
+        announced = conn.execute(
+            text(
+                "SELECT payload FROM kiban_meta.outbox WHERE topic = 'kaigo.qualification.acquired' AND key = :p"
+            ),
+            {"p": person.person_no},
+        ).scalar_one()
+    assert logged == 1
+    assert announced["acquired_on"] == "2026-03-31" and announced["insured_no"] == q.insured_no
+    with pytest.raises(service.EligibilityError, match="重なる資格"), app_engine.begin() as conn:
+        service.do_acquire(
+            conn, ctx, insurer_no=INSURER, person_no=person.person_no, category=Category.FIRST,
+            acquired_on=date(2026, 11, 1), reason=AcquisitionReason.MOVED_IN,
+        )  # fmt: skip
+
+
+def test_staff_without_a_kaigo_grant_is_refused(app_engine: Engine, staff_ctx, new_person) -> None:
+    atena = staff_ctx(Business.ATENA)
+    person = new_person()
+    with pytest.raises(service.EligibilityError), app_engine.begin() as conn:
+        service.do_assign_insured_no(conn, atena, insurer_no=INSURER, person_no=person.person_no)
+    no_grant = atena.for_business(Business.KAIGO, "kaigo.eligibility")
+    with pytest.raises(AccessDenied), app_engine.begin() as conn:
+        service.do_assign_insured_no(conn, no_grant, insurer_no=INSURER, person_no=person.person_no)
+    with app_engine.connect() as conn:
+        assigned = conn.execute(
+            text("SELECT count(*) FROM kaigo.insured WHERE person_id = :p"), {"p": person.person_id}
+        ).scalar_one()
+    assert assigned == 0
