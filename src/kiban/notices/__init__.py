@@ -1,0 +1,1 @@
+"""Documents (帳票, PDF) issued to residents, and their templates."""
