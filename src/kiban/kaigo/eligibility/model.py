@@ -77,6 +77,7 @@ class LossReason(enum.StrEnum):
     DIED = "02"  # 死亡
     ENTERED_EXEMPT_FACILITY = "03"  # 適用除外施設への入所 (施行法第11条)
     LEFT_MEDICAL_INSURANCE = "04"  # 第2号: 医療保険加入者でなくなった (法第11条第2項)
+    BECAME_CATEGORY1 = "05"  # 第2号が65歳に到達し第1号へ (区分変更: 第2号の期間はその前日まで)
     EX_OFFICIO = "09"  # 職権
 
     @property
@@ -89,6 +90,7 @@ _LOSS_LABELS = {
     LossReason.DIED: "死亡",
     LossReason.ENTERED_EXEMPT_FACILITY: "適用除外施設入所",
     LossReason.LEFT_MEDICAL_INSURANCE: "医療保険脱退",
+    LossReason.BECAME_CATEGORY1: "第1号へ区分変更",
     LossReason.EX_OFFICIO: "職権喪失",
 }
 
