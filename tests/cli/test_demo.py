@@ -27,6 +27,8 @@ def test_demo_without_configuration_builds_a_city(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "組込みPostgreSQL" in result.stdout
     assert "住民 2,000 人" in result.stdout
+    # 介護保険: the residents of 65+ are insured and last month's 65歳到達者 have their cards.
+    assert "介護保険 被保険者" in result.stdout and "被保険者証の一括交付" in result.stdout
     # The embedded server kept its data under KIBAN_HOME and was stopped when the command ended.
     pgdata = tmp_path / "home" / "pg"
     assert (pgdata / "PG_VERSION").exists()

@@ -8,15 +8,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import typer
 from rich.table import Table
+from sqlalchemy import text
 
 from kiban.cli import serve as serve_cmd
 from kiban.cli import synth as synth_cmd
 from kiban.cli.console import console
-from kiban.db import migrate
+from kiban.db import config, migrate
 from kiban.db.engine import database_url, get_engine
 from kiban.security import keys
 from kiban.security.bootstrap import DemoOrganisation, demo_organisation
@@ -67,6 +69,43 @@ def _organisation(run: DemoRun) -> str:
     return f"職員 {len(run.organisation.staff)} 名・端末 {run.organisation.terminal_code}"
 
 
+def _kaigo(run: DemoRun) -> str:
+    # 介護保険 資格: the monthly run insures every resident of 65 or over (on a fresh hub: all of
+    # them, with their 65歳到達日 or 転入日); then, as a city does after each month end, the 65歳到達者
+    # of the last month (and of this month so far) get their 被保険者証 in bulk.
+    from kiban.kaigo import cli as kaigo_cli
+    from kiban.kaigo.eligibility import jobs
+
+    today = clock.today()
+    result = jobs.run_attainment(get_engine(), as_of=today)
+    this_month = today.replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    issued: list[str] = []
+    for month in (last_month, this_month):
+        out = config.home() / "out" / f"kaigo-certificates-{month:%Y%m}.pdf"
+        batch = kaigo_cli.issue_month(month, today, out)
+        if batch.done:
+            issued.append(f"{month:%Y年%m月}の65歳到達者 {batch.done:,} 枚（{out}）")
+    with get_engine().connect() as conn:
+        insured = conn.execute(
+            text("SELECT count(*) FROM kaigo.qualification WHERE superseded_at IS NULL AND upper_inf(valid)")
+        ).scalar_one()
+        holders = conn.execute(
+            text(
+                "SELECT p.person_no FROM kaigo.certificate c JOIN kaigo.insured i USING (insured_id) "
+                "JOIN identity.person p ON p.person_id = i.person_id ORDER BY c.certificate_id DESC LIMIT 3"
+            )
+        ).scalars()
+        examples = "、".join(f"/kaigo/persons/{no}" for no in holders)
+    line = f"介護保険 被保険者 {insured:,} 人（今回の資格取得 {result.acquired:,} 人）"
+    line += "\n被保険者証の一括交付: " + (
+        "、".join(issued) if issued else "今回の対象者はいません（交付済み）"
+    )
+    if examples:
+        line += f"\n交付済みの例（介護保険 担当でログインして開く）: {examples}"
+    return line
+
+
 STEPS: list[Step] = [
     Step("データベースを準備", _database),
     Step("合成都市を作成", _city),
@@ -74,6 +113,7 @@ STEPS: list[Step] = [
     # its staff only while the staff table is empty (kiban.security.bootstrap.demo_organisation).
     Step("デモ用の職員・権限・端末を作成", _organisation),
     Step("住民記録を宛名ハブに取込", _identity),
+    Step("介護保険の資格処理と被保険者証の一括交付", _kaigo),
 ]
 
 

@@ -12,6 +12,7 @@ from kiban.cli import demo as demo_cmd
 from kiban.cli import serve as serve_cmd
 from kiban.cli import synth as synth_cmd
 from kiban.identity import cli as identity_cli
+from kiban.kaigo import cli as kaigo_cli
 from kiban.security import cli as security_cli
 from kiban.security.audit import cli as audit_cli
 from kiban.security.keys import cli as keys_cli
@@ -28,6 +29,7 @@ app.add_typer(security_cli.app, name="security")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(identity_cli.app, name="identity")
+app.add_typer(kaigo_cli.app, name="kaigo")
 app.command("synth")(synth_cmd.synth)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)

@@ -1,0 +1,113 @@
+"""``kiban kaigo`` — operator commands of 介護保険 資格管理 (the daily/monthly jobs). Staff use the web UI.
+
+Each command runs as the batch principal (kiban.security.batch): its reads and changes go through
+the guard and the access log like a clerk's.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import typer
+
+from kiban.db.engine import get_engine
+from kiban.kaigo.eligibility import certificates, jobs, service
+from kiban.security.batch import batch_context
+from kiban.security.context import Business
+
+app = typer.Typer(help="介護保険（資格管理・被保険者証）のバッチ", no_args_is_help=True)
+eligibility = typer.Typer(help="資格の自動処理（住民異動の反映・65歳到達）", no_args_is_help=True)
+certs = typer.Typer(help="被保険者証の一括交付", no_args_is_help=True)
+app.add_typer(eligibility, name="eligibility")
+app.add_typer(certs, name="certificates")
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{name} は YYYY-MM-DD で指定してください: {value!r}") from None
+
+
+@eligibility.command("run")
+def run_command(
+    as_of: str = typer.Option(None, "--as-of", help="基準日 YYYY-MM-DD（既定: 今日）"),
+    city: str = typer.Option(None, "--city", help="市区町村コード（保険者が1つなら省略可）"),
+    events: bool = typer.Option(True, "--events/--no-events", help="先に未処理の住民異動を反映する"),
+    as_json: bool = typer.Option(False, "--json", help="結果を JSON で出力"),
+) -> None:
+    """65歳到達・第2号→第1号の資格処理（標準仕様 0230270）。同じ基準日で再実行しても変わりません。"""
+    try:
+        result = jobs.run_attainment(
+            get_engine(), as_of=_date(as_of, "--as-of"), city_code=city, events=events
+        )
+    except service.EligibilityError as exc:
+        typer.echo(f"エラー: {exc}", err=True)
+        raise typer.Exit(1) from None
+    summary = {
+        "run_id": result.run_id,
+        "as_of": result.as_of.isoformat(),
+        "acquired": result.acquired,
+        "promoted": result.promoted,
+        "events": result.events.events,
+        "review": [{"person_no": p, "event_id": e, "reason": r} for p, e, r in result.events.review],
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    typer.echo(
+        f"基準日 {result.as_of:%Y-%m-%d}: 資格取得 {result.acquired:,} 人、第2号→第1号 {result.promoted:,} 人、"
+        f"住民異動 {result.events.events:,} 件（要確認 {len(result.events.review)} 件） 実行番号 {result.run_id}"
+    )
+    for person_no, event_id, reason in result.events.review:
+        typer.echo(f"  要確認 宛名番号 {person_no} 異動ID {event_id}: {reason}")
+
+
+@eligibility.command("events")
+def events_command() -> None:
+    """未処理の住民異動（転入・転出・死亡など）を資格に反映します（1件1回）。"""
+    result = jobs.process_events(get_engine())
+    typer.echo(
+        f"住民異動 {result.events:,} 件: 取得 {result.acquired}、喪失 {result.lost}、修正 {result.corrected}、"
+        f"変更なし {result.unchanged}、要確認 {len(result.review)}"
+    )
+    for person_no, event_id, reason in result.review:
+        typer.echo(f"  要確認 宛名番号 {person_no} 異動ID {event_id}: {reason}")
+
+
+@certs.command("bulk")
+def bulk_command(
+    month: str = typer.Option(..., "--month", help="65歳到達の月 YYYY-MM"),
+    issued_on: str = typer.Option(None, "--issued-on", help="交付日 YYYY-MM-DD（既定: 今日）"),
+    out: Path = typer.Option(None, "--out", help="PDF の出力先"),
+) -> None:
+    """その月に65歳に到達した第1号被保険者へ被保険者証を一括交付し、PDF を出力します。"""
+    try:
+        first = date.fromisoformat(month + "-01")
+    except ValueError:
+        raise typer.BadParameter(f"--month は YYYY-MM で指定してください: {month!r}") from None
+    batch = issue_month(first, _date(issued_on, "--issued-on"), out)
+    typer.echo(
+        f"{first:%Y年%m月} 65歳到達者への被保険者証 {batch.done:,} 枚を交付しました（一括交付 {batch.batch_id}）"
+    )
+    if out is not None and batch.has_pdf:
+        typer.echo(f"PDF: {out}")
+
+
+def issue_month(month: date, issued_on: date | None, out: Path | None) -> certificates.BulkBatch:
+    """Start and run a 一括交付 for ``month`` as the batch principal; write the PDF to ``out``."""
+    engine = get_engine()
+    with engine.begin() as conn:
+        ctx = batch_context(conn, Business.KAIGO, certificates.PURPOSE, "被保険者証一括交付")
+        batch_id = certificates.start_bulk(conn, ctx, month=month, issued_on=issued_on)
+    batch = certificates.run_bulk(engine, batch_id)
+    if out is not None and batch.has_pdf:
+        with engine.begin() as conn:
+            ctx = batch_context(conn, Business.KAIGO, certificates.PURPOSE, "被保険者証一括交付の出力")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(certificates.bulk_pdf(conn, ctx, batch_id))
+    return batch
