@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import Range
 
 from kiban.db import outbox
@@ -183,13 +183,13 @@ def search(
         key = kana.search_key(criteria.kana)
         if not kana.is_katakana(key):
             raise ValidationFailed([FieldError("カナ氏名", "カタカナまたはひらがなで入力してください")])
-        stmt = stmt.where(t.person_version.c.kana_key.startswith(key, autoescape=True))
-        order = [t.person_version.c.kana_key, t.person_version.c.person_id]
+        stmt = stmt.where(*_prefix_range(t.person_version.c.kana_key, key))
+        order = [text("identity.person_version.kana_key USING ~<~"), t.person_version.c.person_id]
     if criteria.name:
         key = model.name_key(criteria.name, "")
-        stmt = stmt.where(t.person_version.c.name_key.startswith(key, autoescape=True))
+        stmt = stmt.where(*_prefix_range(t.person_version.c.name_key, key))
         if not criteria.kana:
-            order = [t.person_version.c.name_key, t.person_version.c.person_id]
+            order = [text("identity.person_version.name_key USING ~<~"), t.person_version.c.person_id]
     if criteria.birth_date:
         stmt = stmt.where(t.person_version.c.birth_date == criteria.birth_date)
     if criteria.address:
@@ -207,6 +207,19 @@ def search(
         detail={"method": method, "criteria": criteria.for_log(), "hits": len(result)},
     )
     return SearchResult(result, len(rows) > limit, method)
+
+
+def _prefix_range(column: Any, key: str) -> list[Any]:
+    """A prefix as a range in the byte order of the ``text_pattern_ops`` index (``~>=~``, ``~<~``).
+
+    Written as ``LIKE 'ヤマ%' ORDER BY kana_key`` the planner cannot use the index's order and, with
+    LIKE's low row estimate, may read every current version (p99 586 ms over a million persons,
+    bench/bench_identity.py); as a range in ``USING ~<~`` order it reads only the top rows (p99 0.24 ms).
+    """
+    if not key:
+        return []
+    upper = key[:-1] + chr(ord(key[-1]) + 1)
+    return [column.op("~>=~")(key), column.op("~<~")(upper)]
 
 
 def summaries(conn: Connection, person_ids: list[int]) -> dict[int, PersonSummary]:
