@@ -86,3 +86,33 @@ def test_staff_without_a_kaigo_grant_is_refused(app_engine: Engine, staff_ctx, n
             text("SELECT count(*) FROM kaigo.insured WHERE person_id = :p"), {"p": person.person_id}
         ).scalar_one()
     assert assigned == 0
+
+
+def test_the_insured_list_shows_current_insured_and_is_logged(
+    app_engine: Engine, staff_ctx, new_person
+) -> None:
+    from kiban.kaigo.eligibility import jobs, read
+    from kiban.shared.mynumber import contains_my_number
+
+    ctx = staff_ctx(Business.KAIGO, purpose="kaigo.eligibility")
+    person = new_person(birth_date=date(1921, 1, 2))
+    jobs.run_attainment(app_engine, as_of=date(2026, 12, 1), events=False)
+    with app_engine.begin() as conn:
+        [found] = [
+            r
+            for r in read.insured_list(conn, ctx, acquired_to=date(1990, 4, 1))
+            if r.person_no == person.person_no
+        ]
+        logged = conn.execute(
+            text(
+                "SELECT count(*) FROM audit.access_log WHERE request_id = :r AND action = 'search' "
+                "AND subjects @> ARRAY[:p]::text[]"
+            ),
+            {"r": ctx.request_id, "p": person.person_no},
+        ).scalar_one()
+    assert found.name == "山田 花子" and found.acquired_on == date(1990, 4, 1)
+    # 65 on 1986-01-01 but a resident from 1990-04-01: insured from the later (法第10条第1号)
+    assert found.acquire_reason is AcquisitionReason.MOVED_IN
+    assert logged == 1 and not contains_my_number(repr(found))
+    with pytest.raises(service.EligibilityError, match="10桁"), app_engine.begin() as conn:
+        read.insured_list(conn, ctx, insured_no="123")

@@ -303,8 +303,8 @@ def insured_list(
         raise EligibilityError("被保険者番号は10桁の数字です")
     rows = conn.execute(
         text(
-            "SELECT p.person_no, i.insured_no, v.family_name || ' ' || v.given_name AS name, "
-            "v.family_kana || ' ' || v.given_kana AS kana, v.birth_date, q.category, lower(q.valid) AS acquired_on, "
+            "SELECT p.person_no, i.insured_no, concat_ws(' ', v.family_name, v.given_name) AS name, "
+            "concat_ws(' ', v.family_kana, v.given_kana) AS kana, v.birth_date, q.category, lower(q.valid) AS acquired_on, "
             "q.acquire_reason FROM kaigo.qualification q JOIN kaigo.insured i USING (insured_id) "
             "JOIN identity.person p ON p.person_id = i.person_id "
             "JOIN identity.person_version v ON v.person_id = i.person_id AND upper_inf(v.valid) "
