@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from kiban.db.engine import get_engine
+from kiban.kaigo.assessment.cli import app as premium_app
 from kiban.kaigo.eligibility import certificates, jobs, service
 from kiban.security.batch import batch_context
 from kiban.security.context import Business
@@ -22,6 +23,7 @@ eligibility = typer.Typer(help="資格の自動処理（住民異動の反映・
 certs = typer.Typer(help="被保険者証の一括交付", no_args_is_help=True)
 app.add_typer(eligibility, name="eligibility")
 app.add_typer(certs, name="certificates")
+app.add_typer(premium_app, name="premium")
 
 
 def _date(value: str | None, name: str) -> date | None:
