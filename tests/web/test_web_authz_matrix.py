@@ -83,6 +83,32 @@ POLICY: dict[tuple[str, str], object] = {
     ("GET", "/api/v1/identity/persons"): Business.ATENA,
     ("POST", "/api/v1/identity/persons/search-by-number"): Business.ATENA,
     ("GET", "/api/v1/identity/persons/{person_no}"): Business.ATENA,
+    ("GET", "/kaigo/insured"): Business.KAIGO,
+    ("GET", "/kaigo/persons/{person_no}"): Business.KAIGO,
+    ("GET", "/kaigo/persons/{person_no}/qualifications/{qualification_id}/correct"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/qualifications/{qualification_id}/correct"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/qualifications/{qualification_id}/restore"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/qualifications/{qualification_id}/cancel"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/acquire"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/lose"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/category2"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/exempt/admit"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/exempt/discharge"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/special-address"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/special-address/{special_id}/end"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/certificates"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/certificates/{certificate_id}/return"): Business.KAIGO,
+    ("GET", "/kaigo/certificates/{certificate_id}/pdf"): Business.KAIGO,
+    ("GET", "/kaigo/facilities"): Business.KAIGO,
+    ("POST", "/kaigo/facilities"): Business.KAIGO,
+    ("GET", "/kaigo/certificates/bulk"): Business.KAIGO,
+    ("POST", "/kaigo/certificates/bulk"): Business.KAIGO,
+    ("GET", "/kaigo/certificates/bulk/{batch_id}"): Business.KAIGO,
+    ("GET", "/kaigo/certificates/bulk/{batch_id}/pdf"): Business.KAIGO,
+    ("GET", "/api/v1/kaigo/persons/{person_no}/eligibility"): Business.KAIGO,
+    ("GET", "/api/v1/kaigo/facilities"): Business.KAIGO,
+    ("POST", "/api/v1/kaigo/certificates"): Business.KAIGO,
+    ("GET", "/api/v1/kaigo/certificates/bulk/{batch_id}"): Business.KAIGO,
 }
 
 STATES = [
@@ -193,6 +219,39 @@ def _form(path: str, actor: Actor, victim: str, dep: str) -> dict[str, str]:
             "reason": "その他",
             "since": "2024-01-01",
         },
+        "/kaigo/persons/{person_no}/qualifications/{qualification_id}/correct": {
+            "reason": "訂正",
+            "acquired_on": "2015-01-01",
+        },
+        "/kaigo/persons/{person_no}/qualifications/{qualification_id}/restore": {"reason": "転出取消"},
+        "/kaigo/persons/{person_no}/qualifications/{qualification_id}/cancel": {"reason": "誤登録"},
+        "/kaigo/persons/{person_no}/acquire": {
+            "category": "1",
+            "acquired_on": "2015-01-01",
+            "acquire_reason": "09",
+            "note": "職権",
+        },
+        "/kaigo/persons/{person_no}/lose": {"lost_on": "2099-01-01", "loss_reason": "09"},
+        "/kaigo/persons/{person_no}/category2": {"acquired_on": "2000-01-01", "note": "認定申請"},
+        "/kaigo/persons/{person_no}/exempt/admit": {"facility_no": "NOSUCH0000", "admitted_on": "2025-01-01"},
+        "/kaigo/persons/{person_no}/exempt/discharge": {"discharged_on": "2025-02-01"},
+        "/kaigo/persons/{person_no}/special-address": {"facility_no": "NOSUCH0000", "from_on": "2025-01-01"},
+        "/kaigo/persons/{person_no}/special-address/{special_id}/end": {
+            "ended_on": "2025-02-01",
+            "reason": "退所",
+        },
+        "/kaigo/persons/{person_no}/certificates": {"kind": "certificate"},
+        "/kaigo/persons/{person_no}/certificates/{certificate_id}/return": {"returned_on": "2025-02-01"},
+        "/kaigo/facilities": {
+            "facility_no": f"M{uuid.uuid4().hex[:9].upper()}",
+            "name": "試験施設",
+            "type_code": "11",
+            "city_code": "132012",
+            "city_name": "他市",
+            "address": "架空都中央1番",
+        },
+        "/kaigo/certificates/bulk": {"month": "2000-01", "issued_on": "2000-02-01"},
+        "/api/v1/kaigo/certificates": {"person_no": victim},
     }.get(path, {})
 
 
@@ -206,8 +265,13 @@ def world(database_url: str, db_engine: Engine) -> Iterator[dict[str, object]]:
     today = clock.today()
     app = create_app(engine)
     actors: dict[tuple[str, object], Actor] = {}
-    for business in (Business.SYSTEM, Business.KANSA, Business.ATENA):
-        role = {Business.SYSTEM: "admin", Business.KANSA: "auditor", Business.ATENA: "clerk"}[business]
+    for business in (Business.SYSTEM, Business.KANSA, Business.ATENA, Business.KAIGO):
+        role = {
+            Business.SYSTEM: "admin",
+            Business.KANSA: "auditor",
+            Business.ATENA: "clerk",
+            Business.KAIGO: "clerk",
+        }[business]
         for i, state in enumerate(STATES):
             name = f"{business.value[:3]}{i}"
             client = TestClient(app, follow_redirects=False)
@@ -322,6 +386,11 @@ def test_route_by_grant_state(route: tuple[str, str], state: str, world: dict[st
         .replace("{grant_id}", str(world["grant_id"]))
         .replace("{request_id}", "999999999")
         .replace("{person_no}", world["person_no"])  # type: ignore[arg-type]
+        # 介護保険 records that do not exist: the guard still answers first (a refusal is logged).
+        .replace("{qualification_id}", "999999999")
+        .replace("{special_id}", "999999999")
+        .replace("{certificate_id}", "999999999")
+        .replace("{batch_id}", "999999999")
     )
     if path == "/static":
         concrete = "/static/kiban.css"

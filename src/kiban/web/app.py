@@ -15,7 +15,17 @@ from sqlalchemy import Engine
 
 from kiban import __version__
 from kiban.security.errors import AccessDenied
-from kiban.web import admin_pages, api, audit_pages, auth_pages, identity_api, identity_pages, pages
+from kiban.web import (
+    admin_pages,
+    api,
+    audit_pages,
+    auth_pages,
+    identity_api,
+    identity_pages,
+    kaigo_api,
+    kaigo_pages,
+    pages,
+)
 from kiban.web.deps import set_engine
 from kiban.web.session import CsrfFailed, Redirect
 from kiban.web.templating import redirect, render
@@ -39,11 +49,13 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(identity_api.router)
+    app.include_router(kaigo_api.router)
     app.include_router(auth_pages.router)
     app.include_router(pages.router)
     app.include_router(admin_pages.router)
     app.include_router(audit_pages.router)
     app.include_router(identity_pages.router)
+    app.include_router(kaigo_pages.router)
     _install_error_pages(app)
     return app
 
