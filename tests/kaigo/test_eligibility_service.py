@@ -116,3 +116,29 @@ def test_the_insured_list_shows_current_insured_and_is_logged(
     assert logged == 1 and not contains_my_number(repr(found))
     with pytest.raises(service.EligibilityError, match="10桁"), app_engine.begin() as conn:
         read.insured_list(conn, ctx, insured_no="123")
+
+
+def test_a_reader_may_view_but_not_change_or_print(app_engine: Engine, staff_ctx, new_person) -> None:
+    # 照会のみ (reader) sees the panel; changes and certificates need a 担当者 (seed 000: 権限は業務に
+    # 必要な範囲に限定).
+    from kiban.kaigo.eligibility import certificates, read
+
+    clerk = staff_ctx(Business.KAIGO, purpose="kaigo.eligibility")
+    reader = staff_ctx(Business.KAIGO, role="reader", purpose="kaigo.eligibility")
+    person = new_person(birth_date=date(1950, 1, 1))
+    with app_engine.begin() as conn:
+        q = service.do_acquire(
+            conn, clerk, insurer_no=INSURER, person_no=person.person_no, category=Category.FIRST,
+            acquired_on=date(2026, 4, 1), reason=AcquisitionReason.MOVED_IN,
+        )  # fmt: skip
+    with app_engine.begin() as conn:
+        assert read.panel(conn, reader, person.person_no).periods[0].acquired_on == date(2026, 4, 1)
+    assert q.qualification_id is not None
+    with pytest.raises(AccessDenied), app_engine.begin() as conn:
+        service.do_correct(
+            conn, reader, qualification_id=q.qualification_id, reason="誤り", acquired_on=date(2026, 4, 2)
+        )
+    with pytest.raises(AccessDenied), app_engine.begin() as conn:
+        certificates.do_issue(conn, reader, person_no=person.person_no)
+    with pytest.raises(AccessDenied), app_engine.begin() as conn:
+        service.do_correct(conn, reader, qualification_id=10**9, reason="誤り", acquired_on=date(2026, 4, 2))

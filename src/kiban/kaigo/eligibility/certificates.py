@@ -20,6 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, text
 
 from kiban.identity import repo as identity_repo
+from kiban.identity.model import CLERK_RANK
 from kiban.kaigo.eligibility import model
 from kiban.kaigo.eligibility.service import EligibilityError, _require_kaigo, insurer_by_no
 from kiban.notices import insured_card
@@ -175,7 +176,7 @@ def do_issue(
     有効期限. A card while another of the same kind is out is a 再交付 and needs its reason.
     """
     _require_kaigo(ctx)
-    guard.require(conn, ctx, action=Action.PRINT, subjects=[person_no], log=False)
+    guard.require(conn, ctx, action=Action.PRINT, subjects=[person_no], min_rank=CLERK_RANK, log=False)
     issued_on = issued_on or clock.today()
     if kind not in KIND_LABELS:
         raise EligibilityError(f"証の種類 {kind} はありません（被保険者証・資格者証）")
@@ -213,8 +214,10 @@ def do_return(
 ) -> None:
     """回収: the card came back (資格喪失, 再交付で旧証を返還, 認定申請で一時預かり)."""
     _require_kaigo(ctx)
+    # The grant first (a missing id must not answer before it), then again with the person.
+    guard.require(conn, ctx, action=Action.UPDATE, min_rank=CLERK_RANK, log=False)
     row = _certificate(conn, certificate_id)
-    guard.require(conn, ctx, action=Action.UPDATE, subjects=[row.person_no], log=False)
+    guard.require(conn, ctx, action=Action.UPDATE, subjects=[row.person_no], min_rank=CLERK_RANK, log=False)
     if row.returned_on is not None:
         raise EligibilityError(f"この証は {row.returned_on:%Y-%m-%d} に回収済みです")
     if returned_on < row.issued_on:
@@ -249,8 +252,10 @@ def _certificate(conn: Connection, certificate_id: int) -> Any:
 def reprint(conn: Connection, ctx: AccessContext, *, certificate_id: int) -> tuple[str, bytes]:
     """The certificate as it was issued (for the history screen): (person_no, PDF). Logged as a print."""
     _require_kaigo(ctx)
+    # The grant first (a missing id must not answer before it), then again with the person.
+    guard.require(conn, ctx, action=Action.PRINT, min_rank=CLERK_RANK, log=False)
     row = _certificate(conn, certificate_id)
-    guard.require(conn, ctx, action=Action.PRINT, subjects=[row.person_no], log=False)
+    guard.require(conn, ctx, action=Action.PRINT, subjects=[row.person_no], min_rank=CLERK_RANK, log=False)
     audit.record(
         conn, ctx, action=Action.PRINT, subjects=[row.person_no],
         detail={"what": "kaigo.certificate.reprint", "certificate_id": certificate_id},
@@ -293,7 +298,7 @@ def bulk_candidates(conn: Connection, month: date) -> list[str]:
 def start_bulk(conn: Connection, ctx: AccessContext, *, month: date, issued_on: date | None = None) -> int:
     """Open a 一括交付 batch for the month's 65歳到達者; :func:`run_bulk` then issues in chunks."""
     _require_kaigo(ctx)
-    guard.require(conn, ctx, action=Action.PRINT, log=False)
+    guard.require(conn, ctx, action=Action.PRINT, min_rank=CLERK_RANK, log=False)
     # One batch at a time; a batch whose process died (no 'done'/'failed' after an hour) no longer blocks.
     running = conn.execute(
         text(
@@ -395,7 +400,7 @@ def bulk_status(conn: Connection, batch_id: int) -> BulkBatch:
 def bulk_pdf(conn: Connection, ctx: AccessContext, batch_id: int) -> bytes:
     """The batch's PDF (all its certificates), logged as a print of the batch."""
     _require_kaigo(ctx)
-    guard.require(conn, ctx, action=Action.PRINT, log=False)
+    guard.require(conn, ctx, action=Action.PRINT, min_rank=CLERK_RANK, log=False)
     pdf = conn.execute(
         text("SELECT pdf FROM kaigo.issue_batch WHERE batch_id = :b"), {"b": batch_id}
     ).scalar()

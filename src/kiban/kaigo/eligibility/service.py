@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kiban.db import outbox
 from kiban.identity import repo as identity_repo
+from kiban.identity.model import CLERK_RANK
 from kiban.kaigo.eligibility import model
 from kiban.security import audit, guard
 from kiban.security.context import AccessContext, Action, Business
@@ -194,7 +195,7 @@ def do_register_facility(
 ) -> Facility:
     """施設マスタ登録 (住所地特例対象施設・適用除外施設): the type decides the rule (model.FACILITY_TYPES)."""
     _require_kaigo(ctx)
-    guard.require(conn, ctx, action=Action.CREATE, log=False)
+    guard.require(conn, ctx, action=Action.CREATE, min_rank=CLERK_RANK, log=False)
     errors = []
     if not (len(facility_no) == 10 and facility_no.isascii() and facility_no.isalnum()):
         errors.append("施設番号は英数字10桁です")
@@ -262,7 +263,7 @@ def do_assign_insured_no(conn: Connection, ctx: AccessContext, *, insurer_no: st
     back: never a second one.
     """
     _require_kaigo(ctx)
-    guard.require(conn, ctx, action=Action.CREATE, subjects=[person_no], log=False)
+    guard.require(conn, ctx, action=Action.CREATE, subjects=[person_no], min_rank=CLERK_RANK, log=False)
     ref = identity_repo.ref_by_no(conn, person_no)
     number, new = _assign(conn, ctx, insurer_no, ref.person_id)
     audit.record(
@@ -370,7 +371,7 @@ def do_acquire(
 ) -> Qualification:
     """資格取得 (法第10条): an open period from ``acquired_on``; refused if it overlaps one on record."""
     _require_kaigo(ctx)
-    guard.require(conn, ctx, action=Action.UPDATE, subjects=[person_no], log=False)
+    guard.require(conn, ctx, action=Action.UPDATE, subjects=[person_no], min_rank=CLERK_RANK, log=False)
     ref = identity_repo.ref_by_no(conn, person_no)
     insurer = _insurer_of(conn, ref.person_id, insurer_no)
     number, _ = _assign(conn, ctx, insurer.insurer_no, ref.person_id)
@@ -420,7 +421,7 @@ def do_lose(
     period is cancelled (kept, superseded) rather than made empty.
     """
     _require_kaigo(ctx)
-    guard.require(conn, ctx, action=Action.UPDATE, subjects=[person_no], log=False)
+    guard.require(conn, ctx, action=Action.UPDATE, subjects=[person_no], min_rank=CLERK_RANK, log=False)
     ref = identity_repo.ref_by_no(conn, person_no)
     insurer = _insurer_of(conn, ref.person_id, insurer_no)
     row = _open_period(conn, insurer.insurer_no, ref.person_id)
@@ -469,7 +470,7 @@ def do_register_category2(
     """第2号被保険者の記録 (法第9条第2号): a resident of 40–64 with 医療保険, recorded when a 認定申請
     or the 医療保険加入情報 requires it. At 65 the monthly run makes them 第1号."""
     _require_kaigo(ctx)
-    guard.require(conn, ctx, action=Action.UPDATE, subjects=[person_no], log=False)
+    guard.require(conn, ctx, action=Action.UPDATE, subjects=[person_no], min_rank=CLERK_RANK, log=False)
     ref = identity_repo.ref_by_no(conn, person_no)
     version = identity_repo.version_on(conn, ref.person_id, acquired_on)
     if version is None or str(version.data.resident_class) != "住民":
@@ -568,8 +569,10 @@ def do_correct(
     """職権修正: the period's dates, 区分 or 事由 corrected; the old row is kept (superseded)."""
     _require_kaigo(ctx)
     reason = _need_reason(reason)
+    # The grant first (a missing id must not answer before it), then again with the person.
+    guard.require(conn, ctx, action=Action.UPDATE, min_rank=CLERK_RANK, log=False)
     row = _period(conn, qualification_id)
-    guard.require(conn, ctx, action=Action.UPDATE, subjects=[row.person_no], log=False)
+    guard.require(conn, ctx, action=Action.UPDATE, subjects=[row.person_no], min_rank=CLERK_RANK, log=False)
     if row.superseded_at is not None:
         raise EligibilityError("この資格は既に修正・取消されています（最新の行を修正してください）")
     before = _qualification_of(row, row.person_no)
@@ -594,8 +597,10 @@ def do_restore(conn: Connection, ctx: AccessContext, *, qualification_id: int, r
     """回復: a period closed by a loss that should not have happened (a 転出取消, a 住所地特例) is open again."""
     _require_kaigo(ctx)
     reason = _need_reason(reason)
+    # The grant first (a missing id must not answer before it), then again with the person.
+    guard.require(conn, ctx, action=Action.UPDATE, min_rank=CLERK_RANK, log=False)
     row = _period(conn, qualification_id)
-    guard.require(conn, ctx, action=Action.UPDATE, subjects=[row.person_no], log=False)
+    guard.require(conn, ctx, action=Action.UPDATE, subjects=[row.person_no], min_rank=CLERK_RANK, log=False)
     if row.superseded_at is not None:
         raise EligibilityError("この資格は既に修正・取消されています")
     if row.lost_on is None:
@@ -618,8 +623,10 @@ def do_cancel(conn: Connection, ctx: AccessContext, *, qualification_id: int, re
     """取消: a period recorded in error is withdrawn as if it never was (kept, superseded, with the reason)."""
     _require_kaigo(ctx)
     reason = _need_reason(reason)
+    # The grant first (a missing id must not answer before it), then again with the person.
+    guard.require(conn, ctx, action=Action.UPDATE, min_rank=CLERK_RANK, log=False)
     row = _period(conn, qualification_id)
-    guard.require(conn, ctx, action=Action.UPDATE, subjects=[row.person_no], log=False)
+    guard.require(conn, ctx, action=Action.UPDATE, subjects=[row.person_no], min_rank=CLERK_RANK, log=False)
     if row.superseded_at is not None:
         raise EligibilityError("この資格は既に修正・取消されています")
     _supersede(conn, ctx, qualification_id, f"取消: {reason}")
@@ -655,7 +662,7 @@ def do_admit_exempt(
 ) -> Qualification | None:
     """適用除外施設への入所: the stay is recorded and the 資格 lost the day after admission."""
     _require_kaigo(ctx)
-    guard.require(conn, ctx, action=Action.UPDATE, subjects=[person_no], log=False)
+    guard.require(conn, ctx, action=Action.UPDATE, subjects=[person_no], min_rank=CLERK_RANK, log=False)
     ref = identity_repo.ref_by_no(conn, person_no)
     facility = facility_by_no(conn, facility_no)
     if facility.rule_on(admitted_on) is not model.FacilityRule.EXEMPT:
@@ -688,7 +695,7 @@ def do_discharge_exempt(
 ) -> Qualification | None:
     """適用除外施設からの退所: the stay ends and a 65+ resident is insured again from that day."""
     _require_kaigo(ctx)
-    guard.require(conn, ctx, action=Action.UPDATE, subjects=[person_no], log=False)
+    guard.require(conn, ctx, action=Action.UPDATE, subjects=[person_no], min_rank=CLERK_RANK, log=False)
     ref = identity_repo.ref_by_no(conn, person_no)
     stay = conn.execute(
         text(
@@ -767,7 +774,7 @@ def do_register_special_address(
       insurer and 被保険者番号 are recorded, and an acquisition made for their 転入 is withdrawn (取消).
     """
     _require_kaigo(ctx)
-    guard.require(conn, ctx, action=Action.UPDATE, subjects=[person_no], log=False)
+    guard.require(conn, ctx, action=Action.UPDATE, subjects=[person_no], min_rank=CLERK_RANK, log=False)
     ref = identity_repo.ref_by_no(conn, person_no)
     facility = facility_by_no(conn, facility_no)
     if facility.rule_on(from_on) is not model.FacilityRule.SPECIAL_ADDRESS:
@@ -852,6 +859,8 @@ def do_end_special_address(
     """
     _require_kaigo(ctx)
     reason = _need_reason(reason)
+    # The grant first (a missing id must not answer before it), then again with the person.
+    guard.require(conn, ctx, action=Action.UPDATE, min_rank=CLERK_RANK, log=False)
     row = conn.execute(
         text(
             "SELECT s.special_id, s.direction, s.person_id, lower(s.valid) AS from_on, p.person_no "
@@ -862,7 +871,7 @@ def do_end_special_address(
     ).first()
     if row is None:
         raise EligibilityError(f"住所地特例 {special_id} は終了済みか、ありません")
-    guard.require(conn, ctx, action=Action.UPDATE, subjects=[row.person_no], log=False)
+    guard.require(conn, ctx, action=Action.UPDATE, subjects=[row.person_no], min_rank=CLERK_RANK, log=False)
     if ended_on <= row.from_on:
         raise EligibilityError("終了日は開始日より後の日付にしてください")
     conn.execute(
