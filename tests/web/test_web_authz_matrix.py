@@ -105,10 +105,12 @@ POLICY: dict[tuple[str, str], object] = {
     ("POST", "/kaigo/certificates/bulk"): Business.KAIGO,
     ("GET", "/kaigo/certificates/bulk/{batch_id}"): Business.KAIGO,
     ("GET", "/kaigo/certificates/bulk/{batch_id}/pdf"): Business.KAIGO,
+    ("GET", "/kaigo/premium/simulate"): Business.KAIGO,
     ("GET", "/api/v1/kaigo/persons/{person_no}/eligibility"): Business.KAIGO,
     ("GET", "/api/v1/kaigo/facilities"): Business.KAIGO,
     ("POST", "/api/v1/kaigo/certificates"): Business.KAIGO,
     ("GET", "/api/v1/kaigo/certificates/bulk/{batch_id}"): Business.KAIGO,
+    ("POST", "/api/v1/kaigo/premium/simulate"): Business.KAIGO,
 }
 
 STATES = [

@@ -7,12 +7,14 @@ the guard and the access log like a clerk's.
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from pathlib import Path
 
 import typer
 
 from kiban.db.engine import get_engine
+from kiban.kaigo.assessment import jobs as assess_jobs
 from kiban.kaigo.assessment.cli import app as premium_app
 from kiban.kaigo.eligibility import certificates, jobs, service
 from kiban.security.batch import batch_context
@@ -113,3 +115,54 @@ def issue_month(month: date, issued_on: date | None, out: Path | None) -> certif
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(certificates.bulk_pdf(conn, ctx, batch_id))
     return batch
+
+
+@app.command("assess")
+def assess_command(
+    fiscal_year: int = typer.Option(..., "--fiscal-year", help="賦課年度（例: 2026）"),
+    city: str = typer.Option(None, "--city", help="市区町村コード（保険者が1つなら省略可）"),
+    as_json: bool = typer.Option(False, "--json", help="結果を JSON で出力"),
+) -> None:
+    """介護保険料の本算定（初回）・更正（2回目以降）。中断しても再実行で続きから処理します。"""
+    bar_state: dict[str, object] = {}
+
+    def progress(done: int, total: int) -> None:
+        if as_json:
+            return
+        bar = bar_state.get("bar")
+        if bar is None:
+            bar = typer.progressbar(length=max(total, 1), label="賦課処理", file=sys.stderr)
+            bar.__enter__()
+            bar_state["bar"] = bar
+            bar_state["pos"] = 0
+        step = done - int(bar_state["pos"])  # type: ignore[call-overload]
+        bar.update(step)  # type: ignore[attr-defined]
+        bar_state["pos"] = done
+
+    try:
+        result = assess_jobs.assess(get_engine(), fiscal_year=fiscal_year, city_code=city, progress=progress)
+    except (assess_jobs.AssessError, service.EligibilityError) as exc:
+        typer.echo(f"エラー: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        if "bar" in bar_state:
+            bar_state["bar"].__exit__(None, None, None)  # type: ignore[attr-defined]
+    summary = {
+        "run_id": result.run_id,
+        "fiscal_year": result.fiscal_year,
+        "kind": result.kind,
+        "resumed": result.resumed,
+        "insured": result.total,
+        **result.counts,
+        "digest": result.digest,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    label = "本算定" if result.kind == "initial" else "更正"
+    c = result.counts
+    typer.echo(
+        f"{fiscal_year}年度 {label}（実行番号 {result.run_id}{'・再開' if result.resumed else ''}）: "
+        f"本算定 {c.get('initial', 0):,} 人、新規賦課 {c.get('new', 0):,} 人、更正 {c.get('correction', 0):,} 人、"
+        f"要確認 {c.get('review', 0):,} 人 結果ダイジェスト {result.digest}"
+    )

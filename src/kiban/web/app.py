@@ -24,6 +24,8 @@ from kiban.web import (
     identity_pages,
     kaigo_api,
     kaigo_pages,
+    kaigo_premium_api,
+    kaigo_premium_pages,
     pages,
 )
 from kiban.web.deps import set_engine
@@ -50,12 +52,14 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(identity_api.router)
     app.include_router(kaigo_api.router)
+    app.include_router(kaigo_premium_api.router)
     app.include_router(auth_pages.router)
     app.include_router(pages.router)
     app.include_router(admin_pages.router)
     app.include_router(audit_pages.router)
     app.include_router(identity_pages.router)
     app.include_router(kaigo_pages.router)
+    app.include_router(kaigo_premium_pages.router)
     _install_error_pages(app)
     return app
 

@@ -1,0 +1,675 @@
+"""介護保険料額決定通知書 (premium decision notice) and its 変更（更正）決定通知書, as PDF.
+
+A 第1号被保険者's premium is fixed each 年度 by the insurer (介護保険法第129条), as of the
+賦課期日 of 4月1日 or, for a person who becomes insured later, from the month of 資格取得
+(同法第130条; 月割 per the insurer's 条例), and is collected by 特別徴収 from a pension or
+by 普通徴収 with 納付書 / 口座振替 (同法第131条).  This module only prints a notice:
+:class:`PremiumNotice` holds exactly what is printed, checked for consistency, and
+:func:`render` lays out one A4 portrait page per notice, for a 窓あき封筒 (window
+envelope) folded in three.
+
+No 個人番号 is ever printed: a notice mailed in bulk has no need of it, and printing it
+would be a 提供 that 番号法第19条 does not allow.  The dataclass has no field for it,
+and every printed string is refused if it holds a standalone run of exactly twelve
+digits (or twelve digits grouped 4-4-4), whichever field it comes in by.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import date
+from decimal import Decimal
+from typing import Final, Literal
+
+from reportlab.lib.colors import Color, black
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfgen.canvas import Canvas
+
+from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, fit_lines, new_canvas, wrap_chars
+from kiban.shared.fiscal import wareki_fiscal_year_label
+from kiban.shared.money import format_yen
+from kiban.shared.wareki import to_wareki
+
+__all__ = [
+    "MAX_INSTALLMENTS",
+    "METHODS",
+    "TITLES",
+    "NoticeInstallment",
+    "PremiumNotice",
+    "render",
+]
+
+Kind = Literal["決定", "変更"]
+
+TITLES: Final[dict[str, str]] = {
+    "決定": "介護保険料額決定通知書",
+    "変更": "介護保険料額変更（更正）決定通知書",
+}
+# 介護保険法第131条: 特別徴収 (from a pension, 第135条) or 普通徴収 (納付書・口座振替).
+METHODS: Final = ("特別徴収", "普通徴収")
+# 仮徴収 3 + 本徴収 3 + 普通徴収 12 periods is the most a year can hold in practice; the
+# installment table shrinks past 12 rows and stays on the page up to this many.
+MAX_INSTALLMENTS: Final = 20
+MAX_BASIS_LINES: Final = 6
+
+PAGE_W, PAGE_H = A4
+_MARGIN: Final = 18 * mm
+_CONTENT_W: Final = PAGE_W - 2 * _MARGIN
+_BOTTOM: Final = 14 * mm
+_THIN: Final = 0.45
+_THICK: Final = 1.0
+_GREY: Final = Color(0.45, 0.45, 0.45)
+# 長形3号 window envelopes show roughly 90 × 45 mm, 20 mm from the left and 13 mm from
+# the top of an A4 page folded in three; the addressee stays inside that.
+_WINDOW: Final = Box(20 * mm, PAGE_H - 58 * mm, 90 * mm, 45 * mm)
+_SHADE: Final = Color(0.92, 0.92, 0.92)
+
+_DIGITS: Final = re.compile(r"[0-9]+")
+_POSTAL: Final = re.compile(r"([0-9]{3})-?([0-9]{4})")
+# A 個人番号 written out: exactly twelve digits not touching another digit, or grouped
+# 4-4-4 with spaces or hyphens.  ``\d`` also matches full-width digits.
+_TWELVE_DIGITS: Final = re.compile(r"(?<!\d)(?:\d{12}|\d{4}[ \u3000\-‐－]\d{4}[ \u3000\-‐－]\d{4})(?!\d)")
+
+# Japanese names of the fields, for error messages.
+_LABELS: Final[dict[str, str]] = {
+    "kind": "通知の種類",
+    "notice_no": "通知番号",
+    "insurer_no": "保険者番号",
+    "insurer_name": "保険者名",
+    "office": "担当課",
+    "office_phone": "電話番号",
+    "postal_code": "郵便番号",
+    "address": "住所",
+    "katagaki": "方書",
+    "name": "氏名",
+    "name_kana": "フリガナ",
+    "person_no": "宛名番号",
+    "insured_no": "被保険者番号",
+    "stage_rule": "判定",
+    "basis_lines": "算定の基礎",
+    "period_text": "賦課期間",
+    "pension_insurer": "年金保険者",
+    "notes": "備考",
+    "review_body": "審査請求先",
+    "label": "期別",
+    "method": "徴収方法",
+}
+
+
+def _check_digits(name: str, value: object, length: int) -> None:
+    if not (isinstance(value, str) and len(value) == length and _DIGITS.fullmatch(value)):
+        raise ValueError(
+            f"{_LABELS[name]}は{length}桁の数字です / {name} must be {length} ASCII digits: {value!r}"
+        )
+
+
+def _check_text(name: str, value: object, *, required: bool = True) -> None:
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ValueError(f"{_LABELS.get(name, name)}を指定してください / {name} must be a non-empty str")
+
+
+def _check_yen(label: str, value: object, *, negative: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{label}は整数（円）です / must be an int (yen): {value!r}")
+    if value < 0 and not negative:
+        raise ValueError(f"{label}は0円以上です / must not be negative: {value!r}")
+    return value
+
+
+def _refuse_individual_number(name: str, value: str) -> None:
+    # 番号法第19条: a 個人番号 may not be handed over outside the cases it lists, and a
+    # mailed notice is none of them.  The message names the field, never the digits.
+    if _TWELVE_DIGITS.search(value):
+        raise ValueError(
+            f"{_LABELS.get(name, name)}に12桁の番号があります。個人番号は通知書に印字できません / "
+            f"{name} contains a 12-digit number; a 個人番号 must never be printed on a notice"
+        )
+
+
+@dataclass(frozen=True)
+class NoticeInstallment:
+    """One 期 (installment) of the premium: 期別, 納期限 (or 年金支給日), 金額 and 徴収方法."""
+
+    label: str  # 期別, e.g. "第1期" or "4月（仮徴収）"
+    due_date: date  # 納期限; for 特別徴収 the pension payment day
+    amount: int  # 金額 (円)
+    method: str  # "特別徴収" or "普通徴収" (介護保険法第131条)
+
+    def __post_init__(self) -> None:
+        _check_text("label", self.label)
+        if self.method not in METHODS:
+            raise ValueError(
+                f"徴収方法は特別徴収か普通徴収です / method must be 特別徴収 or 普通徴収: {self.method!r}"
+            )
+        if not isinstance(self.due_date, date):
+            raise ValueError(f"納期限は日付です / due_date must be a date: {self.due_date!r}")
+        _check_yen(f"{self.label}の金額", self.amount)
+        _refuse_individual_number("label", self.label)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PremiumNotice:
+    """One 介護保険料額決定通知書 (kind "決定") or 変更（更正）決定通知書 (kind "変更").
+
+    Everything printed is here, already decided by the assessment; nothing is computed
+    but the 差額 and the total of the installments.  ``__post_init__`` refuses a notice
+    whose figures disagree (``payable = amount - reduction``; the installments add up
+    to ``payable`` unless ``previous_payable`` is given, when part of the year may
+    already have been collected) and any printed text holding a 12-digit number: the
+    個人番号 is never printed on a bulk notice (番号法第19条).
+    """
+
+    kind: Kind
+    fiscal_year: int  # 賦課年度 (4月1日 start)
+    issued_on: date  # 発行日
+    notice_no: str  # 通知番号
+    insurer_no: str  # 保険者番号, 6 digits
+    insurer_name: str  # e.g. "基盤市"
+    office: str  # 担当課, e.g. "基盤市 健康福祉部 介護保険課"
+    office_phone: str
+    # 宛名 (addressee), printed where the envelope window shows it.
+    postal_code: str | None
+    address: str
+    katagaki: str | None = None  # 方書
+    name: str
+    name_kana: str | None = None
+    person_no: str  # 宛名番号, 10 digits
+    insured_no: str  # 被保険者番号, 10 digits
+    # 賦課の根拠 (basis of the assessment).
+    basis_date: date  # 賦課期日 (4月1日, 介護保険法第130条) or 資格取得日
+    stage: int  # 所得段階
+    stage_count: int
+    stage_rule: str  # 判定, e.g. "本人は住民税非課税、世帯に課税者がいる"
+    basis_lines: tuple[str, ...] = ()  # e.g. "合計所得金額 1,234,000円"
+    base_annual: int  # 基準額
+    multiplier: Decimal  # 割合
+    annual_full: int  # the stage's amount for a full year
+    months: int  # 賦課月数 (月割)
+    period_text: str  # e.g. "令和7年4月から令和8年3月まで（12か月）"
+    amount: int  # 年額 after 月割
+    reduction: int = 0  # 減免額 (介護保険法第142条, per 条例)
+    payable: int  # 決定保険料額 = amount - reduction
+    previous_payable: int | None = None  # 変更 only: 変更前の額
+    installments: tuple[NoticeInstallment, ...]
+    pension_insurer: str | None = None  # 特別徴収 by, e.g. "日本年金機構" (介護保険法第134条)
+    notes: tuple[str, ...] = ()
+    review_body: str = "介護保険審査会"  # 審査請求先 (介護保険法第183条, 第184条: one per 都道府県)
+
+    def __post_init__(self) -> None:
+        if self.kind not in TITLES:
+            raise ValueError(f"通知の種類は「決定」か「変更」です / kind must be 決定 or 変更: {self.kind!r}")
+        if isinstance(self.fiscal_year, bool) or not isinstance(self.fiscal_year, int):
+            raise ValueError(f"年度は整数です / fiscal_year must be an int: {self.fiscal_year!r}")
+        wareki_fiscal_year_label(self.fiscal_year)  # refuses years before the solar calendar
+        _check_digits("insurer_no", self.insurer_no, 6)
+        _check_digits("person_no", self.person_no, 10)
+        _check_digits("insured_no", self.insured_no, 10)
+        for name in ("notice_no", "insurer_name", "office", "office_phone", "address", "name"):
+            _check_text(name, getattr(self, name))
+        for name in ("stage_rule", "period_text", "review_body"):
+            _check_text(name, getattr(self, name))
+        for name in ("katagaki", "name_kana", "pension_insurer"):
+            _check_text(name, getattr(self, name), required=False)
+        if self.postal_code is not None and not _POSTAL.fullmatch(self.postal_code):
+            raise ValueError(
+                f"郵便番号は7桁の数字です（例 812-8577） / postal_code must be NNN-NNNN: {self.postal_code!r}"
+            )
+        # 介護保険審査会 is set up in each 都道府県 (介護保険法第184条); a template's
+        # placeholder such as 「〇〇県」 must not reach a resident.
+        if not self.review_body.endswith("介護保険審査会") or re.search(r"[〇○◯]{2}", self.review_body):
+            raise ValueError(
+                f"審査請求先は「…介護保険審査会」です / review_body must name a 介護保険審査会: {self.review_body!r}"
+            )
+        self._check_basis()
+        self._check_amounts()
+        self._check_installments()
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                _refuse_individual_number(f.name, value)
+            elif isinstance(value, tuple):
+                for item in value:
+                    if isinstance(item, str):
+                        _refuse_individual_number(f.name, item)
+
+    def _check_basis(self) -> None:
+        if not isinstance(self.basis_date, date) or not isinstance(self.issued_on, date):
+            raise ValueError(
+                "賦課期日（資格取得日）と発行日は日付です / basis_date and issued_on must be dates"
+            )
+        for name, value in (("所得段階 / stage", self.stage), ("段階数 / stage_count", self.stage_count)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name}は整数です: {value!r}")
+        if not 1 <= self.stage <= self.stage_count:
+            raise ValueError(
+                f"所得段階は第1段階から第{self.stage_count}段階までです / stage out of range: {self.stage!r}"
+            )
+        if not isinstance(self.basis_lines, tuple) or not all(isinstance(s, str) for s in self.basis_lines):
+            raise ValueError("算定の基礎は文字列のタプルです / basis_lines must be a tuple of str")
+        if len(self.basis_lines) > MAX_BASIS_LINES:
+            raise ValueError(
+                f"算定の基礎は{MAX_BASIS_LINES}行までです / at most {MAX_BASIS_LINES} basis_lines"
+            )
+        if not isinstance(self.notes, tuple) or not all(isinstance(s, str) for s in self.notes):
+            raise ValueError("備考は文字列のタプルです / notes must be a tuple of str")
+
+    def _check_amounts(self) -> None:
+        _check_yen("基準額 / base_annual", self.base_annual)
+        _check_yen("年額 / annual_full", self.annual_full)
+        _check_yen("保険料額 / amount", self.amount)
+        _check_yen("減免額 / reduction", self.reduction)
+        _check_yen("決定保険料額 / payable", self.payable)
+        if self.previous_payable is not None:
+            _check_yen("変更前の額 / previous_payable", self.previous_payable)
+        if (
+            not isinstance(self.multiplier, Decimal)
+            or not self.multiplier.is_finite()
+            or self.multiplier <= 0
+        ):
+            raise ValueError(
+                f"割合は正のDecimalです / multiplier must be a positive Decimal: {self.multiplier!r}"
+            )
+        # The stage's amount is 基準額 × 割合 under the 条例's 端数処理 (介護保険法施行令
+        # 第38条, 第39条); rounding moves it by less than 1,000円, a typo by more.
+        if abs(self.base_annual * self.multiplier - self.annual_full) >= 1000:
+            raise ValueError(
+                f"年額 / annual_full {self.annual_full:,}円 が 基準額 {self.base_annual:,}円 × 割合 "
+                f"{self.multiplier} と合いません"
+            )
+        if isinstance(self.months, bool) or not isinstance(self.months, int) or not 1 <= self.months <= 12:
+            raise ValueError(f"賦課月数は1から12です / months must be 1..12: {self.months!r}")
+        if self.amount > self.annual_full or (self.months == 12 and self.amount != self.annual_full):
+            raise ValueError(
+                f"保険料額 / amount {self.amount:,}円 は年額 {self.annual_full:,}円 の{self.months}か月分として合いません"
+            )
+        if self.reduction > self.amount:
+            raise ValueError("減免額 / reduction が保険料額を超えています")
+        if self.payable != self.amount - self.reduction:
+            raise ValueError(
+                f"決定保険料額 / payable {self.payable:,}円 は 保険料額 {self.amount:,}円 − 減免額 "
+                f"{self.reduction:,}円 と一致しません"
+            )
+        # A 変更（更正） notice always says what it changed from; a 決定 has nothing before it.
+        if self.kind == "変更" and self.previous_payable is None:
+            raise ValueError("変更の通知には変更前の額 / previous_payable が必要です")
+        if self.kind == "決定" and self.previous_payable is not None:
+            raise ValueError("決定の通知に変更前の額 / previous_payable は指定できません")
+
+    def _check_installments(self) -> None:
+        if not isinstance(self.installments, tuple) or not all(
+            isinstance(i, NoticeInstallment) for i in self.installments
+        ):
+            raise ValueError("期別は NoticeInstallment のタプルです / installments must be a tuple")
+        if len(self.installments) > MAX_INSTALLMENTS:
+            raise ValueError(f"期別は{MAX_INSTALLMENTS}件までです / at most {MAX_INSTALLMENTS} installments")
+        total = sum(i.amount for i in self.installments)
+        if self.previous_payable is None and total != self.payable:
+            raise ValueError(
+                f"期別の金額の合計 {total:,}円 が決定保険料額 {self.payable:,}円 と一致しません / "
+                "installments must add up to payable"
+            )
+        if any(i.method == "特別徴収" for i in self.installments) and not self.pension_insurer:
+            # 介護保険法第134条, 第135条: 特別徴収 is done by the 年金保険者, who must be named.
+            raise ValueError("特別徴収があるときは年金保険者 / pension_insurer を指定してください")
+
+    @property
+    def title(self) -> str:
+        """The printed title, e.g. 「令和7年度　介護保険料額決定通知書」."""
+        return f"{wareki_fiscal_year_label(self.fiscal_year)}　{TITLES[self.kind]}"
+
+    @property
+    def difference(self) -> int | None:
+        """差額 of a 変更: positive = 増額, negative = 減額; None for a 決定."""
+        return None if self.previous_payable is None else self.payable - self.previous_payable
+
+
+def render(notices: Sequence[PremiumNotice]) -> bytes:
+    """The PDF: one A4 portrait page per notice, all of one insurer (bulk printing)."""
+    if not notices:
+        raise ValueError("通知書がありません / no notices to render")
+    insurers = {n.insurer_name for n in notices}
+    if len(insurers) > 1:
+        raise ValueError(
+            f"保険者が混在しています / notices of several insurers in one PDF: {sorted(insurers)}"
+        )
+    kinds = [k for k in TITLES if any(n.kind == k for n in notices)]
+    buffer = io.BytesIO()
+    # The metadata names the document and the insurer only, never a person.
+    canvas = new_canvas(
+        buffer,
+        title="・".join(TITLES[k] for k in kinds),
+        author=notices[0].insurer_name,
+        subject="介護保険法第129条 第1号被保険者の保険料",
+    )
+    for index, notice in enumerate(notices, start=1):
+        _page(canvas, notice, index, len(notices))
+        canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+# --- layout -----------------------------------------------------------------------------
+
+
+def _height(text: str, font: str, size: float, width: float, max_h: float, leading: float = 1.25) -> float:
+    """The height ``text`` takes at ``width`` when allowed at most ``max_h`` (see fit_lines)."""
+    s, lines = fit_lines(text, font, size, Box(0, 0, width, max_h), min_size=6.0, leading=leading)
+    return min(max_h, (len(lines) - 1) * s * leading + s + 1.0)
+
+
+def _block(
+    canvas: Canvas,
+    text: str,
+    x: float,
+    top: float,
+    w: float,
+    *,
+    font: str = MINCHO,
+    size: float = 9.0,
+    max_h: float = 40 * mm,
+    leading: float = 1.25,
+    align: Literal["left", "center", "right"] = "left",
+) -> float:
+    """Draw ``text`` top-aligned from ``top``, wrapping; returns the bottom of the block."""
+    h = _height(text, font, size, w, max_h, leading)
+    draw_fitted(
+        canvas, text, Box(x, top - h, w, h), font=font, size=size, min_size=6.0, leading=leading, align=align
+    )
+    return top - h
+
+
+def _cell(
+    canvas: Canvas,
+    box: Box,
+    text: str = "",
+    *,
+    label: bool = False,
+    size: float = 9.5,
+    align: Literal["left", "center", "right"] | None = None,
+    min_size: float = 5.0,
+) -> None:
+    """One ruled cell: labels 明朝 on a light shade and centred, entries ゴシック."""
+    canvas.setLineWidth(_THIN)
+    if label:
+        canvas.setFillColor(_SHADE)
+        canvas.rect(box.x, box.y, box.w, box.h, stroke=1, fill=1)
+        canvas.setFillColor(black)
+    else:
+        canvas.rect(box.x, box.y, box.w, box.h)
+    if text:
+        draw_fitted(
+            canvas,
+            text,
+            box.inset(min(2 * mm, box.w / 8), min(0.8 * mm, box.h / 8)),
+            font=MINCHO if label else GOTHIC,
+            size=size,
+            min_size=min_size,
+            align=align or ("center" if label else "left"),
+            keep_lines=True,
+        )
+
+
+def _page(canvas: Canvas, notice: PremiumNotice, index: int, total: int) -> None:
+    y = _header(canvas, notice)
+    y = _title(canvas, notice, y)
+    y = _assessment(canvas, notice, y - 4 * mm)
+    # The 教示 is pinned to the bottom and the notes follow the installment table, which
+    # shrinks when it would otherwise push the notes into the 教示.
+    review_top = _review(canvas, notice)
+    notes = [("・", s) for s in _standard_notes(notice)]
+    size = 8.5
+    while size > 6.0 and _hanging_height(notes, MINCHO, size, _CONTENT_W - 2 * mm) > 30 * mm:
+        size -= 0.25
+    notes_h = _hanging_height(notes, MINCHO, size, _CONTENT_W - 2 * mm)
+    floor = review_top + 3 * mm + (notes_h + 3 * mm if notes else 0)
+    bottom = _installments(canvas, notice, y - 6 * mm, floor)
+    _draw_hanging(canvas, notes, _MARGIN + 2 * mm, bottom - 3 * mm, _CONTENT_W - 2 * mm, MINCHO, size)
+    canvas.setFillColor(_GREY)
+    canvas.setFont(MINCHO, 7)
+    footer = f"{notice.insurer_name}　{TITLES[notice.kind]}　{notice.notice_no}　{index} / {total}"
+    canvas.drawRightString(PAGE_W - _MARGIN, 8 * mm, footer)
+    canvas.setFillColor(black)
+
+
+def _header(canvas: Canvas, notice: PremiumNotice) -> float:
+    """The addressee (for the envelope window) on the left, the issuer on the right."""
+    x, top, w = 22 * mm, PAGE_H - 16 * mm, 86 * mm
+    y = top
+    if notice.postal_code:
+        m = _POSTAL.fullmatch(notice.postal_code)
+        assert m is not None  # checked by PremiumNotice
+        y = _block(canvas, f"〒{m[1]}-{m[2]}", x, y, w, font=GOTHIC, size=10)
+        y -= 1.5 * mm
+    y = _block(canvas, notice.address, x, y, w, font=GOTHIC, size=10.5, max_h=14 * mm)
+    if notice.katagaki:
+        y = _block(
+            canvas, notice.katagaki, x + 4 * mm, y - 0.5 * mm, w - 4 * mm, font=GOTHIC, size=10, max_h=9 * mm
+        )
+    # The gap above the name closes up when a long address would push it out of the window.
+    kana_h = 4 * mm if notice.name_kana else 0
+    y -= max(0.5 * mm, min(4 * mm, y - (_WINDOW.y + 1.5 * mm) - kana_h - 8 * mm))
+    if notice.name_kana:
+        y = _block(canvas, notice.name_kana, x + 4 * mm, y, w - 4 * mm, font=GOTHIC, size=7.5, max_h=4 * mm)
+        y -= 0.5 * mm
+    name_box = Box(x + 4 * mm, y - 8 * mm, w - 4 * mm, 8 * mm)
+    # The name shrinks rather than wrap, so that 「様」 never stands alone on a line.
+    draw_fitted(canvas, f"{notice.name}　様", name_box, font=GOTHIC, size=14, min_size=7, keep_lines=True)
+    y = name_box.y
+    # The window's frame, faint, so the operator can check the fold.
+    canvas.saveState()
+    canvas.setStrokeColor(Color(0.8, 0.8, 0.8))
+    canvas.setLineWidth(0.3)
+    canvas.setDash(1, 2)
+    canvas.rect(_WINDOW.x, _WINDOW.y, _WINDOW.w, _WINDOW.h)
+    canvas.restoreState()
+
+    rx, rw = PAGE_W - _MARGIN - 72 * mm, 72 * mm
+    ry = PAGE_H - 16 * mm
+    ry = _block(canvas, to_wareki(notice.issued_on), rx, ry, rw, size=10, align="right")
+    ry = _block(canvas, f"通知番号　{notice.notice_no}", rx, ry - 1 * mm, rw, size=9, align="right")
+    ry = _block(canvas, f"{notice.insurer_name}長", rx, ry - 5 * mm, rw, size=13, align="right")
+    ry = _block(canvas, f"保険者番号　{notice.insurer_no}", rx, ry - 1 * mm, rw, size=8.5, align="right")
+    ry = _block(
+        canvas, f"（担当）{notice.office}", rx, ry - 3 * mm, rw, size=8.5, align="right", max_h=8 * mm
+    )
+    ry = _block(canvas, f"電話　{notice.office_phone}", rx, ry - 0.5 * mm, rw, size=8.5, align="right")
+    return float(min(y, ry, PAGE_H - 60 * mm))
+
+
+def _title(canvas: Canvas, notice: PremiumNotice, top: float) -> float:
+    """The title and the greeting sentence; returns their bottom."""
+    title_box = Box(_MARGIN, top - 14 * mm, _CONTENT_W, 10 * mm)
+    draw_fitted(canvas, notice.title, title_box, font=MINCHO, size=16, align="center")
+    year = wareki_fiscal_year_label(notice.fiscal_year)
+    verb = "決定しました" if notice.kind == "決定" else "変更（更正）しました"
+    greeting = f"あなたの{year}の介護保険料を次のとおり{verb}ので通知します。"
+    return _block(canvas, greeting, _MARGIN + 4 * mm, title_box.y - 3 * mm, _CONTENT_W - 4 * mm, size=10)
+
+
+def _multiplier(value: Decimal) -> str:
+    """The 割合 as the 条例 writes it, e.g. 0.90 or 1.7 (no exponent notation)."""
+    return f"{value:f}"
+
+
+def _assessment(canvas: Canvas, notice: PremiumNotice, top: float) -> float:
+    """The table of the assessment: who, which stage and why, how much."""
+    x, w = _MARGIN, _CONTENT_W
+    lw = 40 * mm  # label column
+    half = w / 2
+    row = 6.5 * mm
+    y = top
+
+    def pair(a: str, av: str, b: str, bv: str) -> None:
+        nonlocal y
+        _cell(canvas, Box(x, y - row, lw, row), a, label=True, size=8.5)
+        _cell(canvas, Box(x + lw, y - row, half - lw, row), av)
+        _cell(canvas, Box(x + half, y - row, lw, row), b, label=True, size=8.5)
+        _cell(canvas, Box(x + half + lw, y - row, half - lw, row), bv)
+        y -= row
+
+    def line(label: str, value: str, h: float = row, size: float = 9.5) -> None:
+        nonlocal y
+        _cell(canvas, Box(x, y - h, lw, h), label, label=True, size=8.5)
+        _cell(canvas, Box(x + lw, y - h, w - lw, h), value, size=size)
+        y -= h
+
+    pair("被保険者番号", notice.insured_no, "宛名番号", notice.person_no)
+    stage = f"第{notice.stage}段階（全{notice.stage_count}段階）"
+    pair("賦課期日（資格取得日）", to_wareki(notice.basis_date), "所得段階", stage)
+    line("判定", notice.stage_rule)
+    if notice.basis_lines:
+        n = len(notice.basis_lines)
+        line("算定の基礎", "\n".join(notice.basis_lines), h=max(row, n * 4.0 * mm + 2 * mm), size=9)
+    line(
+        "年額の算定",
+        f"基準額 {format_yen(notice.base_annual)} × 割合 {_multiplier(notice.multiplier)}"
+        f" ＝ 年額 {format_yen(notice.annual_full)}（12か月分）",
+    )
+    # 資格取得・喪失 within the year: the premium counts by months (月割, per 条例).
+    line("月割（賦課期間）", f"{notice.period_text}　{format_yen(notice.amount)}")
+    line("減免額", format_yen(notice.reduction))
+    big = 10 * mm
+    if notice.kind == "決定":
+        line("決定保険料額（年額）", format_yen(notice.payable), h=big, size=15)
+    else:
+        assert notice.previous_payable is not None and notice.difference is not None
+        line("変更前の額", format_yen(notice.previous_payable))
+        line("変更後の額", format_yen(notice.payable), h=big, size=15)
+        d = notice.difference
+        change = "増減なし" if d == 0 else f"{'増額' if d > 0 else '減額'}　{format_yen(abs(d))}"
+        line("差額", change, size=11)
+    canvas.setLineWidth(_THICK)
+    canvas.rect(x, y, w, top - y)
+    return y
+
+
+def _installments(canvas: Canvas, notice: PremiumNotice, top: float, floor: float) -> float:
+    """The 期別 table (徴収方法, 期別, 納期限, 金額, 合計) between ``top`` and ``floor``; returns its bottom."""
+    x, w = _MARGIN, _CONTENT_W
+    heading = "保険料の納め方（期別の内訳）"
+    canvas.setFont(GOTHIC, 10)
+    canvas.drawString(x, top - 10, heading)
+    top -= 5.5 * mm
+    # Header + one row per 期 (or one "—" row) + 合計; 6 mm rows up to 12 期, then the
+    # rows and their font shrink so the table never runs into the notes.
+    n_rows = max(1, len(notice.installments)) + 2
+    row = min(6 * mm, (top - floor) / n_rows)
+    size = max(5.0, min(9.5, row * 0.68))  # a 6 mm row takes 9.5 pt, a 3.5 mm row 6.7 pt
+    cols = (32 * mm, 40 * mm, 50 * mm, w - 122 * mm)
+    heads = ("徴収方法", "期別", "納期限", "金額")
+    y = top
+    cx = x
+    for cw, head in zip(cols, heads, strict=True):
+        _cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
+        cx += cw
+    y -= row
+    rows = [
+        (i.method, i.label, to_wareki(i.due_date), format_yen(i.amount)) for i in notice.installments
+    ] or [("—", "—", "—", format_yen(0))]
+    for values in rows:
+        cx = x
+        for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
+            _cell(canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col == 3 else None)
+            cx += cw
+        y -= row
+    total = sum(i.amount for i in notice.installments)
+    label_w = sum(cols[:3])
+    _cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
+    _cell(canvas, Box(x + label_w, y - row, cols[3], row), format_yen(total), size=size + 0.5, align="right")
+    y -= row
+    canvas.setLineWidth(_THICK)
+    canvas.rect(x, y, w, top - y)
+    return float(y)
+
+
+def _standard_notes(notice: PremiumNotice) -> list[str]:
+    notes: list[str] = []
+    methods = {i.method for i in notice.installments}
+    if "特別徴収" in methods:
+        # 介護保険法第135条: the 年金保険者 deducts the premium from each pension payment;
+        # the 納期限 column then shows the payment day.
+        notes.append(
+            f"特別徴収の額は、{notice.pension_insurer}が支払う年金から差し引きます（納期限の欄は年金の支給日です）。"
+        )
+    if "普通徴収" in methods:
+        notes.append("普通徴収の額は、同封の納付書又は口座振替により、各納期限までに納めてください。")
+    if notice.kind == "変更":
+        notes.append("期別の内訳は、この通知による変更後のものです。すでに納められた額は差し引いてあります。")
+    return notes + list(notice.notes)
+
+
+_LEADING: Final = 1.4
+
+
+def _hanging_lines(
+    items: Sequence[tuple[str, str]], font: str, size: float, width: float
+) -> list[tuple[str, float, str]]:
+    """(mark, indent, line): each item wrapped beside its mark, continuation lines indented (ぶら下げ)."""
+    out: list[tuple[str, float, str]] = []
+    for mark, text in items:
+        indent = pdfmetrics.stringWidth(mark, font, size)
+        for n, line in enumerate(wrap_chars(text, font, size, width - indent) or [""]):
+            out.append((mark if n == 0 else "", indent, line))
+    return out
+
+
+def _hanging_height(items: Sequence[tuple[str, str]], font: str, size: float, width: float) -> float:
+    n = len(_hanging_lines(items, font, size, width))
+    return 0.0 if n == 0 else (n - 1) * size * _LEADING + size
+
+
+def _draw_hanging(
+    canvas: Canvas, items: Sequence[tuple[str, str]], x: float, top: float, w: float, font: str, size: float
+) -> None:
+    """Draw ``items`` from ``top`` down with hanging indents, at exactly ``size``."""
+    canvas.setFont(font, size)
+    y = top - size * 0.88  # the first baseline, one ascent (IPAex ≈ 0.88 em) below the top
+    for mark, indent, line in _hanging_lines(items, font, size, w):
+        if mark:
+            canvas.drawString(x, y, mark)
+        canvas.drawString(x + indent, y, line)
+        y -= size * _LEADING
+
+
+def _review(canvas: Canvas, notice: PremiumNotice) -> float:
+    """The 教示 at the foot of the page; returns its top.
+
+    行政不服審査法第82条 requires telling the addressee that a 審査請求 can be made, to
+    whom and within what time; 行政事件訴訟法第46条 requires the same of the 取消訴訟
+    (被告, 出訴期間, and that 介護保険法第196条 requires the 審査請求 first).  The
+    審査請求 goes to the 介護保険審査会 of the 都道府県 (介護保険法第183条, 第184条)
+    within 3 months (同法第192条); the 出訴期間 is 6 months from the 裁決
+    (行政事件訴訟法第14条), and the 被告 is the 市町村 represented by its 長 (同法第11条).
+    """
+    name = notice.insurer_name
+    items = [
+        (
+            "1　",
+            "この処分に不服がある場合は、この処分があったことを知った日の翌日から起算して3か月以内に、"
+            f"{notice.review_body}に対して審査請求をすることができます（介護保険法第183条、第192条）。",
+        ),
+        (
+            "2　",
+            "この処分の取消しの訴えは、審査請求に対する裁決の送達を受けた日の翌日から起算して6か月以内に、"
+            f"{name}を被告として（訴訟において{name}を代表する者は{name}長となります）提起することができます"
+            "（介護保険法第196条により審査請求の裁決を経た後でなければ提起できません）。",
+        ),
+    ]
+    inner_w = _CONTENT_W - 6 * mm
+    size = 8.0
+    heading_h = 5 * mm
+    h = _hanging_height(items, MINCHO, size, inner_w)
+    box = Box(_MARGIN, _BOTTOM, _CONTENT_W, heading_h + h + 5 * mm)
+    canvas.setLineWidth(_THIN)
+    canvas.rect(box.x, box.y, box.w, box.h)
+    canvas.setFont(GOTHIC, 9)
+    canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 9 * 0.88, "教示")
+    _draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - heading_h, inner_w, MINCHO, size)
+    return box.top
