@@ -283,9 +283,10 @@ class PremiumNotice:
                 f"年額 / annual_full {self.annual_full:,}円 が 基準額 {self.base_annual:,}円 × 割合 "
                 f"{self.multiplier} と合いません"
             )
-        if isinstance(self.months, bool) or not isinstance(self.months, int) or not 1 <= self.months <= 12:
-            raise ValueError(f"賦課月数は1から12です / months must be 1..12: {self.months!r}")
-        if self.amount > self.annual_full or (self.months == 12 and self.amount != self.annual_full):
+        if isinstance(self.months, bool) or not isinstance(self.months, int) or not 0 <= self.months <= 12:
+            raise ValueError(f"賦課月数は0から12です / months must be 0..12: {self.months!r}")
+        # Not equal to annual_full at 12 months either: a month of 生活保護 is charged at its stage.
+        if self.amount > self.annual_full or (self.months == 0 and self.amount != 0):
             raise ValueError(
                 f"保険料額 / amount {self.amount:,}円 は年額 {self.annual_full:,}円 の{self.months}か月分として合いません"
             )

@@ -130,6 +130,35 @@ DDL = [
     )
     """,
     "CREATE INDEX reduction_insured ON kaigo.reduction (insured_id, fiscal_year)",
+    # 決定通知書の発行: one batch per bulk print (progress for the screen), one row per notice sent,
+    # naming the 賦課 version it told the person about (発行履歴).
+    """
+    CREATE TABLE kaigo.notice_batch (
+        batch_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        fiscal_year  integer NOT NULL,
+        run_id       bigint REFERENCES kaigo.assess_run,
+        issued_on    date NOT NULL,
+        total        integer NOT NULL DEFAULT 0,
+        done         integer NOT NULL DEFAULT 0,
+        status       text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'done', 'failed')),
+        error        text,
+        pdf          bytea,
+        started_at   timestamptz NOT NULL DEFAULT now(),
+        finished_at  timestamptz,
+        started_by   bigint REFERENCES security.staff
+    )
+    """,
+    """
+    CREATE TABLE kaigo.notice (
+        notice_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        assessment_id bigint NOT NULL REFERENCES kaigo.assessment,
+        batch_id      bigint REFERENCES kaigo.notice_batch,
+        issued_on     date NOT NULL,
+        issued_at     timestamptz NOT NULL DEFAULT now(),
+        issued_by     bigint REFERENCES security.staff
+    )
+    """,
+    "CREATE INDEX notice_assessment ON kaigo.notice (assessment_id)",
     """
     CREATE UNIQUE INDEX reduction_one_approved ON kaigo.reduction (insured_id, fiscal_year)
         WHERE status = 'approved'
@@ -145,7 +174,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("reduction", "pension_deduction", "assessment", "assess_run"):
+    for table in ("notice", "notice_batch", "reduction", "pension_deduction", "assessment", "assess_run"):
         op.execute(f"DROP TABLE IF EXISTS kaigo.{table}")
     for column in ("premium_table", "base_annual", "collection_calendar"):
         op.execute(f"ALTER TABLE kaigo.insurer DROP COLUMN IF EXISTS {column}")
