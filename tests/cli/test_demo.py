@@ -29,6 +29,10 @@ def test_demo_without_configuration_builds_a_city(tmp_path: Path) -> None:
     assert "住民 2,000 人" in result.stdout
     # 介護保険: the residents of 65+ are insured and last month's 65歳到達者 have their cards.
     assert "介護保険 被保険者" in result.stdout and "被保険者証の一括交付" in result.stdout
+    # 介護保険料: the 本算定 of the year whose 住民税 is known, by stage, and the notices as a PDF.
+    assert "介護保険料 本算定" in result.stdout and "第1段階" in result.stdout
+    notices = sorted((tmp_path / "home" / "out").glob("kaigo-premium-notices-*.pdf"))
+    assert notices and notices[0].read_bytes().startswith(b"%PDF")
     # The embedded server kept its data under KIBAN_HOME and was stopped when the command ended.
     pgdata = tmp_path / "home" / "pg"
     assert (pgdata / "PG_VERSION").exists()

@@ -106,6 +106,98 @@ def _kaigo(run: DemoRun) -> str:
     return line
 
 
+# The synthetic 年金保険者の通知 (特別徴収対象者, 介護保険法第134条): a real city receives it from
+# 日本年金機構 and the 共済組合 each May; the demo derives it from the synthetic 課税年金収入額, and
+# the 前年度2月の特徴額 (which fixes the 仮徴収, 法第140条) from last year's 賦課.
+_SYNTH_PENSION = """
+INSERT INTO kaigo.pension_deduction (person_id, fiscal_year, pension_insurer, annual_pension, previous_february)
+SELECT t.person_id, :fy, '日本年金機構', t.public_pension_income,
+       (SELECT (a.payable / 6 / 100) * 100 FROM kaigo.assessment a JOIN kaigo.insured i USING (insured_id)
+         WHERE i.person_id = t.person_id AND a.fiscal_year = :fy - 1 AND a.superseded_at IS NULL
+           AND a.method = 'special')
+  FROM identity.tax_income t
+  JOIN kaigo.insured i ON i.person_id = t.person_id
+ WHERE t.fiscal_year = :fy AND t.superseded_at IS NULL AND t.public_pension_income >= 180000
+   AND NOT EXISTS (SELECT 1 FROM kaigo.pension_deduction d WHERE d.person_id = t.person_id
+                      AND d.fiscal_year = :fy AND d.superseded_at IS NULL)
+"""
+
+
+def _kaigo_premium(run: DemoRun) -> str:
+    # 介護保険料: the 住民税 課税情報 and 生活保護 files of the synthetic city into the hub, then the
+    # 本算定 of last year and this year (the city's 7月 本算定), and this year's 決定通知書 in bulk.
+    from kiban.identity import facts
+    from kiban.kaigo.assessment import jobs as assess_jobs
+    from kiban.kaigo.assessment import service as assess_service
+    from kiban.security.batch import batch_context
+    from kiban.security.context import Business
+    from kiban.shared.fiscal import fiscal_year
+
+    engine = get_engine()
+    if run.city_files is not None:
+        for kind, name in (("kazei", "kazei.csv"), ("seiho", "seiho.csv")):
+            path = run.city_files / name
+            if path.exists():
+                with engine.begin() as conn:
+                    ctx = batch_context(conn, Business.ATENA, "atena.import", f"{name}の取込（デモ）")
+                facts.import_facts(engine, kind, path.read_bytes(), name, ctx)
+    # The latest 年度 whose 住民税 is known (the synthetic city's files hold the last two): the
+    # 本算定 needs the 課税状況 of its own 年度 (介護保険法施行令第38条).
+    with engine.connect() as conn:
+        known = conn.execute(text("SELECT max(fiscal_year) FROM identity.tax_income")).scalar()
+    fy = int(known) if known else fiscal_year(clock.today())
+    runs = []
+    for year in (fy - 1, fy):
+        with engine.begin() as conn:
+            conn.execute(text(_SYNTH_PENSION), {"fy": year})
+        runs.append(assess_jobs.assess(engine, fiscal_year=year))
+    out = config.home() / "out" / f"kaigo-premium-notices-{fy}.pdf"
+    batch_id, pdf = assess_service.bulk_notices(engine, fiscal_year=fy, run_id=runs[-1].run_id)
+    if pdf:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(pdf)
+    with engine.connect() as conn:
+        stages = conn.execute(
+            text(
+                "SELECT stage, count(*), sum(payable) FROM kaigo.assessment WHERE fiscal_year = :fy"
+                " AND superseded_at IS NULL GROUP BY stage ORDER BY stage"
+            ),
+            {"fy": fy},
+        ).all()
+        special = conn.execute(
+            text(
+                "SELECT count(*) FROM kaigo.assessment WHERE fiscal_year = :fy AND superseded_at IS NULL"
+                " AND method = 'special'"
+            ),
+            {"fy": fy},
+        ).scalar_one()
+        example = conn.execute(
+            text(
+                "SELECT p.person_no FROM kaigo.assessment a JOIN kaigo.insured i USING (insured_id)"
+                " JOIN identity.person p ON p.person_id = i.person_id WHERE a.fiscal_year = :fy"
+                " AND a.superseded_at IS NULL ORDER BY i.insured_no LIMIT 1"
+            ),
+            {"fy": fy},
+        ).scalar()
+    total = sum(n for _, n, _ in stages)
+    amount = sum(int(s or 0) for _, _, s in stages)
+    last = runs[-1]
+    label = "本算定" if last.kind == "initial" else "更正"
+    line = (
+        f"{fy}年度 介護保険料 {label}: {total:,} 人、決定額の合計 {amount:,} 円"
+        f"（特別徴収 {special:,} 人・普通徴収 {total - special:,} 人、今回の変更 "
+        f"{sum(last.counts.get(k, 0) for k in ('initial', 'new', 'correction')):,} 人）"
+    )
+    line += "\n所得段階別: " + "、".join(f"第{s}段階 {n:,}人" for s, n, _ in stages if s is not None)
+    if pdf:
+        line += f"\n決定通知書: {out}（一括作成 {batch_id}）"
+    else:
+        line += "\n決定通知書: 今回の対象者はいません（作成済み）"
+    if example:
+        line += f"\n保険料の画面の例（介護保険 担当でログインして開く）: /kaigo/persons/{example}/premium"
+    return line
+
+
 STEPS: list[Step] = [
     Step("データベースを準備", _database),
     Step("合成都市を作成", _city),
@@ -114,6 +206,7 @@ STEPS: list[Step] = [
     Step("デモ用の職員・権限・端末を作成", _organisation),
     Step("住民記録を宛名ハブに取込", _identity),
     Step("介護保険の資格処理と被保険者証の一括交付", _kaigo),
+    Step("介護保険料の本算定と決定通知書の一括作成", _kaigo_premium),
 ]
 
 

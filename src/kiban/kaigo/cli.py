@@ -166,3 +166,49 @@ def assess_command(
         f"本算定 {c.get('initial', 0):,} 人、新規賦課 {c.get('new', 0):,} 人、更正 {c.get('correction', 0):,} 人、"
         f"要確認 {c.get('review', 0):,} 人 結果ダイジェスト {result.digest}"
     )
+
+
+@app.command("notices")
+def notices_command(
+    fiscal_year: int = typer.Option(..., "--fiscal-year", help="賦課年度"),
+    run: int = typer.Option(None, "--run", help="この賦課処理（実行番号）で変わった人だけ"),
+    issued_on: str = typer.Option(None, "--issued-on", help="発行日 YYYY-MM-DD（既定: 今日）"),
+    out: Path = typer.Option(..., "--out", help="PDF の出力先"),
+) -> None:
+    """介護保険料額決定（変更）通知書を一括作成し、PDF を出力します（発行履歴に記録）。"""
+    from kiban.kaigo.assessment import service as assess_service
+
+    with typer.progressbar(length=1, label="通知書", file=sys.stderr) as bar:
+        state = {"pos": 0}
+
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - state["pos"])
+            state["pos"] = done
+
+        batch_id, pdf = assess_service.bulk_notices(
+            get_engine(), fiscal_year=fiscal_year, run_id=run, issued_on=_date(issued_on, "--issued-on"),
+            progress=progress,
+        )  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(pdf)
+    typer.echo(f"{fiscal_year}年度 決定通知書 {state['pos']:,} 通（一括作成 {batch_id}）: {out}")
+
+
+@app.command("export")
+def export_command(
+    fiscal_year: int = typer.Option(..., "--fiscal-year", help="賦課年度"),
+    out: Path = typer.Option(..., "--out", help="CSV の出力先"),
+) -> None:
+    """賦課結果 CSV（被保険者番号・段階・月数・決定額・徴収方法。個人番号は含みません）。"""
+    from kiban.kaigo.assessment import service as assess_service
+
+    engine = get_engine()
+    with engine.begin() as conn:
+        ctx = batch_context(
+            conn, Business.KAIGO, assess_service.PURPOSE, f"賦課結果の出力（{fiscal_year}年度）"
+        )
+        data = assess_service.export_csv(conn, ctx, fiscal_year=fiscal_year)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    typer.echo(f"{fiscal_year}年度 賦課結果 {data.count(bytes([10])) - 1:,} 行: {out}")

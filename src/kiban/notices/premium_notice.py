@@ -197,6 +197,9 @@ class PremiumNotice:
     reduction: int = 0  # 減免額 (介護保険法第142条, per 条例)
     payable: int  # 決定保険料額 = amount - reduction
     previous_payable: int | None = None  # 変更 only: 変更前の額
+    # 過誤納見込額: what fixed installments (仮徴収 at last year's February amount, 介護保険法第140条)
+    # exceed the year's amount by; the installments then sum to payable + overpaid.
+    overpaid: int = 0
     installments: tuple[NoticeInstallment, ...]
     pension_insurer: str | None = None  # 特別徴収 by, e.g. "日本年金機構" (介護保険法第134条)
     notes: tuple[str, ...] = ()
@@ -311,7 +314,8 @@ class PremiumNotice:
         if len(self.installments) > MAX_INSTALLMENTS:
             raise ValueError(f"期別は{MAX_INSTALLMENTS}件までです / at most {MAX_INSTALLMENTS} installments")
         total = sum(i.amount for i in self.installments)
-        if self.previous_payable is None and total != self.payable:
+        _check_yen("過誤納見込額 / overpaid", self.overpaid)
+        if self.previous_payable is None and total != self.payable + self.overpaid:
             raise ValueError(
                 f"期別の金額の合計 {total:,}円 が決定保険料額 {self.payable:,}円 と一致しません / "
                 "installments must add up to payable"

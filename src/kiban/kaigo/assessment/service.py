@@ -523,6 +523,7 @@ def _notice(conn: Connection, assessment_id: int, issued_on: date) -> premium_no
         if any(i.method == "special" for i in schedule.installments)
         else None,
         notes=tuple(notes),
+        overpaid=schedule.overpaid,
     )
 
 
