@@ -230,3 +230,55 @@ def test_a_killed_run_resumes_to_the_same_digest(town: City, app_engine: Engine,
 def test_a_year_the_table_does_not_cover_is_refused(town: City, app_engine: Engine) -> None:
     with pytest.raises(assess_jobs.AssessError, match="2023"):
         assess_jobs.assess(app_engine, fiscal_year=2023)
+
+
+def test_special_collection_and_the_switch_to_ordinary_when_the_deduction_stops(
+    town: City, app_engine: Engine, db_engine: Engine, staff_ctx
+) -> None:
+    from kiban.kaigo.assessment import service
+
+    # 年金保険者の通知: A has a pension of 800,000円 (≥ 18万円, 法第134条) and last February's 特徴額 3,500円.
+    with db_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO kaigo.pension_deduction (person_id, fiscal_year, pension_insurer, annual_pension,"
+                " previous_february) SELECT person_id, :fy, '日本年金機構', 800000, 3500 FROM identity.person"
+                " WHERE person_no = :p"
+            ),
+            {"fy": FY, "p": A},
+        )
+    assess_jobs.assess(app_engine, fiscal_year=FY)
+    clerk = staff_ctx(Business.KAIGO, purpose="kaigo.assessment")
+    with app_engine.begin() as conn:
+        schedule = service.history(conn, clerk, A).schedules[FY]
+    # 仮徴収 4・6・8月 at 3,500 (法第140条); 本徴収 21,289 − 10,500 = 10,789 in three, 100円 units,
+    # the remainder in October: 3,789 + 3,500 + 3,500.
+    assert [(i.method, i.due_date.month, i.amount) for i in schedule.installments] == [
+        ("special", 4, 3_500), ("special", 6, 3_500), ("special", 8, 3_500),
+        ("special", 10, 3_789), ("special", 12, 3_500), ("special", 2, 3_500),
+    ]  # fmt: skip
+    # The deduction stops from 1 September (年金の支給停止): a 更正 to 普通徴収; what was deducted
+    # stays, the rest (10,789円) goes to the 普通徴収 periods due after the stop.
+    with db_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE kaigo.pension_deduction SET superseded_at = now() WHERE fiscal_year = :fy"),
+            {"fy": FY},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO kaigo.pension_deduction (person_id, fiscal_year, pension_insurer, annual_pension,"
+                " previous_february, stopped_on) SELECT person_id, :fy, '日本年金機構', 800000, 3500, '2025-09-01'"
+                " FROM identity.person WHERE person_no = :p"
+            ),
+            {"fy": FY, "p": A},
+        )
+    run = assess_jobs.assess(app_engine, fiscal_year=FY)
+    assert run.counts["correction"] == 1
+    with app_engine.begin() as conn:
+        row = next(r for r in service.history(conn, clerk, A).assessments if r.current)
+        switched = service.schedule_for(conn, current(app_engine)[A]["insured_id"], row, on=date(2025, 9, 1))
+    assert row.method == "ordinary" and row.payable == 21_289
+    assert [i.amount for i in switched.installments if i.method == "special"] == [3_500, 3_500, 3_500]
+    ordinary = [i for i in switched.installments if i.method == "ordinary"]
+    assert ordinary and all(i.due_date > date(2025, 9, 1) for i in ordinary)
+    assert switched.total - switched.overpaid == 21_289
