@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -149,3 +150,28 @@ def test_bulk_notices_and_the_export(town, app_engine: Engine, clerk, tmp_path) 
     assert lines[0].startswith("年度,被保険者番号,宛名番号") and len(lines) == 7
     assert any(f",{E}," in line and ",43543," in line for line in lines)
     assert not contains_my_number(exported)
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def test_the_special_collection_request_file_matches_its_golden_file(
+    town, app_engine: Engine, db_engine: Engine, clerk
+) -> None:
+    # 年金保険者の通知 for A (previous February 3,500円) and B (none: 普通徴収 this year, not in the file).
+    with db_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO kaigo.pension_deduction (person_id, fiscal_year, pension_insurer, annual_pension,"
+                " previous_february) SELECT person_id, :fy, '日本年金機構', pension, feb FROM identity.person"
+                " JOIN (VALUES (:a, 800000, 3500), (:b, 2000000, NULL::int)) AS v(no, pension, feb)"
+                " ON v.no = person_no"
+            ),
+            {"fy": FY, "a": A, "b": B},
+        )
+    assess_jobs.assess(app_engine, fiscal_year=FY)
+    with app_engine.begin() as conn:
+        data = service.special_request_csv(conn, clerk, fiscal_year=FY)
+    golden = GOLDEN / "special-request-2025.csv"
+    assert data == golden.read_bytes()
+    assert not contains_my_number(data.decode())

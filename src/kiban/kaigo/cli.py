@@ -212,3 +212,22 @@ def export_command(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
     typer.echo(f"{fiscal_year}年度 賦課結果 {data.count(bytes([10])) - 1:,} 行: {out}")
+
+
+@app.command("special-request")
+def special_request_command(
+    fiscal_year: int = typer.Option(..., "--fiscal-year", help="賦課年度"),
+    out: Path = typer.Option(..., "--out", help="CSV の出力先"),
+) -> None:
+    """年金保険者への特別徴収依頼（docs/layouts/kaigo-special-request.md）を出力します。"""
+    from kiban.kaigo.assessment import service as assess_service
+
+    engine = get_engine()
+    with engine.begin() as conn:
+        ctx = batch_context(
+            conn, Business.KAIGO, assess_service.PURPOSE, f"特別徴収依頼の作成（{fiscal_year}年度）"
+        )
+        data = assess_service.special_request_csv(conn, ctx, fiscal_year=fiscal_year)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    typer.echo(f"{fiscal_year}年度 特別徴収依頼 {data.count(bytes([10])) - 1:,} 人: {out}")

@@ -274,7 +274,9 @@ def decide_reduction(
 
 
 @router.get("/kaigo/persons/{person_no}/premium/{fiscal_year}/notice.pdf")
-def notice_pdf(request: Request, engine: EngineDep, staff: StaffDep, person_no: str, fiscal_year: int) -> Response:
+def notice_pdf(
+    request: Request, engine: EngineDep, staff: StaffDep, person_no: str, fiscal_year: int
+) -> Response:
     """決定（変更）通知書 of the year's current 賦課, recorded in the 発行履歴 (a print, logged)."""
     try:
         with engine.begin() as conn:
@@ -420,7 +422,12 @@ def run_assessment(
         return _bulk_page(request, engine, staff, form=form, error=str(exc), error_at="assess", status=403)
     except Refused as exc:
         return _bulk_page(
-            request, engine, staff, form=form, error=f"賦課処理を実行できません: {message(exc)}", error_at="assess"
+            request,
+            engine,
+            staff,
+            form=form,
+            error=f"賦課処理を実行できません: {message(exc)}",
+            error_at="assess",
         )
     counts = "・".join(f"{label} {result.counts.get(key, 0):,}件" for key, label in RUN_COUNTS.items())
     resumed = "（中断していた処理を再開）" if result.resumed else ""
@@ -443,7 +450,9 @@ def _new_batch(engine: Engine, after: int, fy: int, issued_on: date) -> int | No
     return int(found) if found is not None else None
 
 
-def _run_bulk(engine: Engine, after: int, fy: int, issued_on: date, run_id: int | None, failed: list[str]) -> None:
+def _run_bulk(
+    engine: Engine, after: int, fy: int, issued_on: date, run_id: int | None, failed: list[str]
+) -> None:
     """The bulk print in its thread; a failure is recorded on the batch (status 'failed')."""
     try:
         service.bulk_notices(engine, fiscal_year=fy, run_id=run_id, issued_on=issued_on)
@@ -482,12 +491,19 @@ def start_bulk(
                 conn, staff.ctx, action=Action.PRINT, min_rank=CLERK_RANK,
                 detail={"what": "kaigo.premium.notice.bulk.start", "fiscal_year": fy, "run_id": run},
             )  # fmt: skip
-            after = int(conn.execute(text("SELECT coalesce(max(batch_id), 0) FROM kaigo.notice_batch")).scalar_one())
+            after = int(
+                conn.execute(text("SELECT coalesce(max(batch_id), 0) FROM kaigo.notice_batch")).scalar_one()
+            )
     except AccessDenied as exc:
         return _bulk_page(request, engine, staff, form=form, error=str(exc), error_at="bulk", status=403)
     except Refused as exc:
         return _bulk_page(
-            request, engine, staff, form=form, error=f"一括作成を開始できません: {message(exc)}", error_at="bulk"
+            request,
+            engine,
+            staff,
+            form=form,
+            error=f"一括作成を開始できません: {message(exc)}",
+            error_at="bulk",
         )
     failed: list[str] = []
     worker = threading.Thread(
@@ -504,7 +520,9 @@ def start_bulk(
         batch_id = _new_batch(engine, after, fy, day)
     if batch_id is None:
         reason = failed[0] if failed else "開始の記録を確認できません（しばらくして一覧を確認してください）"
-        return _bulk_page(request, engine, staff, form=form, error=f"一括作成を開始できません: {reason}", error_at="bulk")
+        return _bulk_page(
+            request, engine, staff, form=form, error=f"一括作成を開始できません: {reason}", error_at="bulk"
+        )
     return redirect(f"{BULK_PATH}/{batch_id}", f"決定通知書の一括作成 {batch_id} を開始しました。")
 
 
@@ -519,7 +537,9 @@ def bulk_batch_page(request: Request, engine: EngineDep, staff: StaffDep, batch_
     # Progress is counts only, no personal data: checked by the dependency, not logged at every refresh.
     batch = _batch(engine, batch_id)
     if batch is None:
-        return render(request, "error.html", {"message": f"決定通知書の一括作成 {batch_id} はありません"}, 404)
+        return render(
+            request, "error.html", {"message": f"決定通知書の一括作成 {batch_id} はありません"}, 404
+        )
     return _bulk_page(request, engine, staff, focus=batch)
 
 
@@ -528,12 +548,17 @@ def bulk_pdf(request: Request, engine: EngineDep, staff: StaffDep, batch_id: int
     """The batch's PDF (all its notices), logged as a print naming every person in it."""
     with engine.begin() as conn:
         guard.require(conn, staff.ctx, action=Action.PRINT, min_rank=CLERK_RANK, log=False)
-        pdf = conn.execute(text("SELECT pdf FROM kaigo.notice_batch WHERE batch_id = :b"), {"b": batch_id}).scalar()
+        pdf = conn.execute(
+            text("SELECT pdf FROM kaigo.notice_batch WHERE batch_id = :b"), {"b": batch_id}
+        ).scalar()
         if pdf is None:
             found = _batch(engine, batch_id) is not None
             note = f"決定通知書の一括作成 {batch_id} の PDF はまだありません" if found else None
             return render(
-                request, "error.html", {"message": note or f"決定通知書の一括作成 {batch_id} はありません"}, 404
+                request,
+                "error.html",
+                {"message": note or f"決定通知書の一括作成 {batch_id} はありません"},
+                404,
             )
         subjects = [
             str(p)

@@ -46,6 +46,7 @@ __all__ = [
     "history",
     "notice_pdf",
     "schedule_for",
+    "special_request_csv",
 ]
 
 PURPOSE = "kaigo.assessment"
@@ -485,6 +486,17 @@ def _notice(conn: Connection, assessment_id: int, issued_on: date) -> premium_no
         for i in schedule.installments
     )
     notes: list[str] = []
+    proxy = conn.execute(
+        text(
+            "SELECT welfare_office FROM identity.welfare_period WHERE person_id = :p AND superseded_at IS NULL"
+            " AND proxy_payment AND valid @> CAST(:d AS date)"
+        ),
+        {"p": m["person_id"], "d": issued_on},
+    ).first()
+    if proxy is not None:
+        # 代理納付 (生活保護法第37条の2): the 福祉事務所 pays the 普通徴収 from the 生活扶助 directly.
+        office = proxy.welfare_office or "福祉事務所"
+        notes.append(f"普通徴収の保険料は、{office}が生活扶助から代理納付します（生活保護法第37条の2）。")
     if schedule.overpaid:
         notes.append(f"納め過ぎの額 {format_yen(schedule.overpaid)} は、未納の保険料に充てるか還付します。")
     changed = row.previous_payable is not None
@@ -664,3 +676,61 @@ def export_csv(conn: Connection, ctx: AccessContext, *, fiscal_year: int) -> byt
         detail={"what": "kaigo.premium.export", "fiscal_year": fiscal_year, "rows": n, "subjects": "fiscal_year"},
     )  # fmt: skip
     return ("\ufeff" + out.getvalue()).encode()
+
+
+# -- 特別徴収依頼 ---------------------------------------------------------------------------------
+
+SPECIAL_REQUEST_HEADER = (
+    "年度", "保険者番号", "年金保険者", "被保険者番号", "宛名番号", "氏名カナ", "生年月日", "性別",
+    "年金額", "仮徴収4月", "仮徴収6月", "仮徴収8月", "本徴収10月", "本徴収12月", "本徴収2月", "年額",
+)  # fmt: skip
+
+
+def special_request_csv(conn: Connection, ctx: AccessContext, *, fiscal_year: int) -> bytes:
+    """特別徴収依頼 for the pension insurers (介護保険法第136条: 特別徴収額の通知): one row per
+    特別徴収 person of the year with each month's amount (docs/layouts/kaigo-special-request.md).
+
+    UTF-8, CRLF, header row, 被保険者番号 order. No 個人番号: the pension insurer identifies the
+    person by the items of its own 通知 (法第134条), echoed here by 宛名番号 and 被保険者番号.
+    """
+    _require_kaigo(ctx)
+    guard.require(conn, ctx, action=Action.EXPORT, min_rank=CLERK_RANK, log=False)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(SPECIAL_REQUEST_HEADER)
+    rows = conn.execute(
+        text(
+            _ROW.replace(
+                " FROM kaigo.assessment a",
+                ", a.insured_id, i.insured_no, i.insurer_no, i.person_id, p.person_no, pd.pension_insurer,"
+                " pd.annual_pension"
+                " FROM kaigo.assessment a JOIN kaigo.insured i USING (insured_id)"
+                " JOIN identity.person p ON p.person_id = i.person_id"
+                " JOIN kaigo.pension_deduction pd ON pd.person_id = i.person_id AND pd.fiscal_year = a.fiscal_year"
+                " AND pd.superseded_at IS NULL",
+            )
+            + " WHERE a.fiscal_year = :fy AND a.superseded_at IS NULL AND a.method = 'special'"
+            " AND a.stage IS NOT NULL ORDER BY i.insured_no"
+        ),
+        {"fy": fiscal_year},
+    ).all()
+    n = 0
+    for r in rows:
+        m = dict(r._mapping)
+        row = AssessmentRow(**{k: m[k] for k in AssessmentRow.__dataclass_fields__})
+        schedule = schedule_for(conn, int(m["insured_id"]), row)
+        by_month = {i.due_date.month: i.amount for i in schedule.installments if i.method == "special"}
+        if not by_month:
+            continue  # no 前年度2月の額: collected by 普通徴収 this year (installments.special_schedule)
+        d = identity_repo.current_version(conn, int(m["person_id"])).data
+        n += 1
+        writer.writerow(
+            [fiscal_year, m["insurer_no"], m["pension_insurer"], m["insured_no"], m["person_no"], d.full_kana,
+             d.birth_date.isoformat(), int(d.sex), m["annual_pension"],
+             *(by_month.get(month, 0) for month in (4, 6, 8, 10, 12, 2)), row.payable]
+        )  # fmt: skip
+    audit.record(
+        conn, ctx, action=Action.EXPORT,
+        detail={"what": "kaigo.special_request", "fiscal_year": fiscal_year, "rows": n, "subjects": "fiscal_year"},
+    )  # fmt: skip
+    return out.getvalue().encode()
