@@ -175,3 +175,22 @@ def test_the_special_collection_request_file_matches_its_golden_file(
     golden = GOLDEN / "special-request-2025.csv"
     assert data == golden.read_bytes()
     assert not contains_my_number(data.decode())
+
+
+def test_the_notice_of_a_welfare_recipient_says_the_office_pays_by_proxy(
+    town, app_engine: Engine, clerk, tmp_path
+) -> None:
+    assess_jobs.assess(app_engine, fiscal_year=FY)
+    with app_engine.begin() as conn:
+        before = pdf_text(
+            service.notice_pdf(conn, clerk, person_no=E, fiscal_year=FY, issued_on=date(2025, 7, 10)),
+            tmp_path,
+        )
+        during = pdf_text(
+            service.notice_pdf(conn, clerk, person_no=E, fiscal_year=FY, issued_on=date(2025, 10, 1)),
+            tmp_path,
+        )
+    # E's 生活保護 (代理納付 1) starts 10 Sep 2025 (seiho.csv of the town).
+    assert "代理納付" not in before
+    assert "基盤市福祉事務所が生活扶助から代理納付" in during.replace(" ", "").replace("\n", "")
+    assert "7か月は第1段階で月割" in during.replace(" ", "")

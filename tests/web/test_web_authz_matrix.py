@@ -106,6 +106,16 @@ POLICY: dict[tuple[str, str], object] = {
     ("GET", "/kaigo/certificates/bulk/{batch_id}"): Business.KAIGO,
     ("GET", "/kaigo/certificates/bulk/{batch_id}/pdf"): Business.KAIGO,
     ("GET", "/kaigo/premium/simulate"): Business.KAIGO,
+    ("GET", "/kaigo/persons/{person_no}/premium"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/premium/reductions"): Business.KAIGO,
+    ("GET", "/kaigo/persons/{person_no}/premium/{fiscal_year}/notice.pdf"): Business.KAIGO,
+    ("POST", "/kaigo/premium/reductions/{reduction_id}/decide"): Business.KAIGO,
+    ("GET", "/kaigo/premium/bulk"): Business.KAIGO,
+    ("POST", "/kaigo/premium/bulk"): Business.KAIGO,
+    ("GET", "/kaigo/premium/bulk/{batch_id}"): Business.KAIGO,
+    ("GET", "/kaigo/premium/bulk/{batch_id}/pdf"): Business.KAIGO,
+    ("POST", "/kaigo/premium/assess"): Business.KAIGO,
+    ("GET", "/kaigo/premium/export.csv"): Business.KAIGO,
     ("GET", "/api/v1/kaigo/persons/{person_no}/eligibility"): Business.KAIGO,
     ("GET", "/api/v1/kaigo/facilities"): Business.KAIGO,
     ("POST", "/api/v1/kaigo/certificates"): Business.KAIGO,
@@ -393,6 +403,8 @@ def test_route_by_grant_state(route: tuple[str, str], state: str, world: dict[st
         .replace("{special_id}", "999999999")
         .replace("{certificate_id}", "999999999")
         .replace("{batch_id}", "999999999")
+        .replace("{reduction_id}", "999999999")
+        .replace("{fiscal_year}", "2025")
     )
     if path == "/static":
         concrete = "/static/kiban.css"

@@ -23,6 +23,7 @@ from kiban.web import (
     identity_api,
     identity_pages,
     kaigo_api,
+    kaigo_assessment_pages,
     kaigo_pages,
     kaigo_premium_api,
     kaigo_premium_pages,
@@ -60,6 +61,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(identity_pages.router)
     app.include_router(kaigo_pages.router)
     app.include_router(kaigo_premium_pages.router)
+    app.include_router(kaigo_assessment_pages.router)
     _install_error_pages(app)
     return app
 
