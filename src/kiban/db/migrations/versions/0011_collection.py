@@ -1,0 +1,107 @@
+"""collection: 調定（期別）, 収納ファイル, 収納 and 消込, 過誤納.
+
+Revision ID: 0011_collection
+Revises: 0010_kaigo_assessment
+
+Premium-agnostic (``business`` = kaigo | kokuho | kouki). A receivable is one 期別 of one person's
+year with its 納付番号 (printed on the 納付書, the key a bank or コンビニ reports back); its 調定額 may
+be revised by a 更正 (``amount``), its 収納済額 (``paid``) only by 消込. A payment file is imported
+once (sha256 UNIQUE) and each record once (channel × record id UNIQUE), so a 確報 repeating its 速報
+adds only what is new. What a payment exceeds its 期別 by is a 過誤納 (``collection.overpayment``),
+to be 充当 or 還付.
+"""
+
+from alembic import op
+
+revision = "0011_collection"
+down_revision = "0010_kaigo_assessment"
+branch_labels = None
+depends_on = None
+
+APP_ROLE = "kiban_app"
+
+DDL = [
+    "CREATE SCHEMA collection",
+    """
+    CREATE TABLE collection.receivable (
+        receivable_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        business      text NOT NULL CHECK (business IN ('kaigo', 'kokuho', 'kouki')),
+        person_id     bigint NOT NULL REFERENCES identity.person,
+        fiscal_year   integer NOT NULL,
+        method        text NOT NULL CHECK (method IN ('special', 'ordinary')),
+        period        integer NOT NULL CHECK (period >= 1),
+        label         text NOT NULL,
+        due_date      date NOT NULL,
+        amount        integer NOT NULL CHECK (amount >= 0),
+        paid          integer NOT NULL DEFAULT 0 CHECK (paid >= 0 AND paid <= amount),
+        payment_no    text NOT NULL UNIQUE CHECK (payment_no ~ '^[0-9]{20}$'),
+        source        text,
+        created_at    timestamptz NOT NULL DEFAULT now(),
+        updated_at    timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (business, person_id, fiscal_year, method, period)
+    )
+    """,
+    "CREATE INDEX receivable_person ON collection.receivable (person_id, business, fiscal_year)",
+    """
+    CREATE TABLE collection.payment_file (
+        file_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        channel      text NOT NULL CHECK (channel IN ('bank', 'transfer', 'konbini', 'pension', 'counter')),
+        file_name    text NOT NULL,
+        sha256       text NOT NULL UNIQUE,
+        records      integer NOT NULL,
+        imported     integer NOT NULL,
+        duplicates   integer NOT NULL,
+        imported_at  timestamptz NOT NULL DEFAULT now(),
+        imported_by  bigint REFERENCES security.staff
+    )
+    """,
+    """
+    CREATE TABLE collection.payment (
+        payment_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        file_id       bigint REFERENCES collection.payment_file,
+        channel       text NOT NULL,
+        record_id     text NOT NULL,
+        payment_no    text NOT NULL,
+        paid_on       date NOT NULL,
+        amount        integer NOT NULL CHECK (amount > 0),
+        agency        text,
+        receivable_id bigint REFERENCES collection.receivable,
+        applied       integer NOT NULL DEFAULT 0 CHECK (applied >= 0),
+        excess        integer NOT NULL DEFAULT 0 CHECK (excess >= 0),
+        status        text NOT NULL CHECK (status IN ('applied', 'partial', 'over', 'unmatched')),
+        recorded_at   timestamptz NOT NULL DEFAULT now(),
+        recorded_by   bigint REFERENCES security.staff,
+        note          text,
+        UNIQUE (channel, record_id),
+        CHECK (applied + excess = amount OR status = 'unmatched')
+    )
+    """,
+    "CREATE INDEX payment_receivable ON collection.payment (receivable_id)",
+    """
+    CREATE TABLE collection.overpayment (
+        overpayment_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        business       text NOT NULL,
+        person_id      bigint NOT NULL REFERENCES identity.person,
+        fiscal_year    integer NOT NULL,
+        amount         integer NOT NULL CHECK (amount > 0),
+        cause          text NOT NULL CHECK (cause IN ('over_payment', 'correction')),
+        payment_id     bigint REFERENCES collection.payment,
+        receivable_id  bigint REFERENCES collection.receivable,
+        status         text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'appropriated', 'refunded')),
+        recorded_at    timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+    "CREATE INDEX overpayment_person ON collection.overpayment (person_id, business)",
+]
+
+
+def upgrade() -> None:
+    for statement in DDL:
+        op.execute(statement)
+    op.execute(f"GRANT USAGE ON SCHEMA collection TO {APP_ROLE}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA collection TO {APP_ROLE}")
+    op.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA collection TO {APP_ROLE}")
+
+
+def downgrade() -> None:
+    op.execute("DROP SCHEMA IF EXISTS collection CASCADE")

@@ -1,0 +1,97 @@
+"""介護保険料の調定: the current 賦課 of a year handed to the collection engine as 期別 (kiban.collection).
+
+Run after each 本算定・更正 (``kiban kaigo receivables --fiscal-year Y``): every current 賦課 row's
+徴収予定 (service.schedule_for) becomes the person's 期別 with 納付番号; a 更正 revises them, and
+what was paid beyond a lowered 期別 becomes a 過誤納. Idempotent: unchanged schedules write nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Engine, text
+
+from kiban.collection.receivables import InstallmentIn, set_installments
+from kiban.kaigo.assessment import installments as inst
+from kiban.kaigo.assessment import service
+from kiban.security import audit, guard
+from kiban.security.batch import batch_context
+from kiban.security.context import Action, Business
+
+__all__ = ["sync"]
+
+PURPOSE = "kaigo.collection"
+CHUNK = 500
+
+
+def _lowered(schedule: inst.Schedule) -> list[InstallmentIn]:
+    """The 期別 to hold: a 減額更正 beyond the periods not yet due (``overpaid``) comes off the latest
+    期 first, so the 調定 totals the new amount; what was paid of them becomes a 過誤納 there."""
+    rows = [InstallmentIn(i.method, i.period, i.label, i.due_date, i.amount) for i in schedule.installments]
+    left = schedule.overpaid
+    for index in sorted(range(len(rows)), key=lambda k: rows[k].due_date, reverse=True):
+        if left <= 0:
+            break
+        cut = min(left, rows[index].amount)
+        r = rows[index]
+        rows[index] = InstallmentIn(r.method, r.period, r.label, r.due_date, r.amount - cut)
+        left -= cut
+    return rows
+
+
+def sync(
+    engine: Engine, *, fiscal_year: int, progress: Callable[[int, int], None] | None = None
+) -> dict[str, int]:
+    """調定 of 年度 ``fiscal_year`` for every current 賦課 row; returns counts."""
+    with engine.begin() as conn:
+        ctx = batch_context(conn, Business.KAIGO, PURPOSE, f"介護保険料の調定（{fiscal_year}年度）")
+        guard.require(conn, ctx, action=Action.UPDATE, log=False)
+        ids = [
+            int(x)
+            for x in conn.execute(
+                text(
+                    "SELECT assessment_id FROM kaigo.assessment WHERE fiscal_year = :fy AND superseded_at IS NULL"
+                    " AND stage IS NOT NULL ORDER BY assessment_id"
+                ),
+                {"fy": fiscal_year},
+            ).scalars()
+        ]
+    totals = {"persons": 0, "created": 0, "revised": 0, "overpaid": 0}
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        with engine.begin() as conn:
+            ctx = batch_context(conn, Business.KAIGO, PURPOSE, f"介護保険料の調定（{fiscal_year}年度）")
+            rows = conn.execute(
+                text(
+                    service._ROW.replace(
+                        " FROM kaigo.assessment a",
+                        ", a.insured_id AS insured_key, i.person_id, p.person_no FROM kaigo.assessment a"
+                        " JOIN kaigo.insured i USING (insured_id) JOIN identity.person p ON p.person_id = i.person_id",
+                    )
+                    + " WHERE a.assessment_id = ANY(:ids)"
+                ),
+                {"ids": part},
+            ).all()
+            changed: list[str] = []
+            for r in rows:
+                m = dict(r._mapping)
+                row = service.AssessmentRow(**{k: m[k] for k in service.AssessmentRow.__dataclass_fields__})
+                schedule = service.schedule_for(conn, int(m["insured_key"]), row)
+                counts = set_installments(
+                    conn, business="kaigo", person_id=int(m["person_id"]), person_no=str(m["person_no"]),
+                    fiscal_year=fiscal_year, installments=_lowered(schedule),
+                    source=f"kaigo.assessment:{row.assessment_id}",
+                )  # fmt: skip
+                totals["persons"] += 1
+                for key in ("created", "revised", "overpaid"):
+                    totals[key] += counts[key]
+                if counts["created"] or counts["revised"]:
+                    changed.append(str(m["person_no"]))
+            audit.record(
+                conn, ctx, action=Action.UPDATE, subjects=changed,
+                detail={"what": "kaigo.receivables.sync", "fiscal_year": fiscal_year, "persons": len(rows),
+                        "changed": len(changed)},
+            )  # fmt: skip
+        if progress is not None:
+            progress(start + len(part), len(ids))
+    return totals
