@@ -132,14 +132,17 @@ def test_every_post_needs_the_csrf_token(town, app_engine: Engine, org: Org) -> 
         assert forged.status_code == 403, path
     assert _reductions(app_engine) == []
     with app_engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM kaigo.notice_batch WHERE fiscal_year = :fy"), {"fy": FY}).scalar_one() == 0
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM kaigo.notice_batch WHERE fiscal_year = :fy"), {"fy": FY}
+            ).scalar_one()
+            == 0
+        )
     # With the token the application is taken; the decision without one is refused and changes nothing.
     taken = clerk.post(f"/kaigo/persons/{B}/premium/reductions", APPLY)
     assert taken.status_code == 303, taken.text[:400]
-    (rid,) = [
-        int(x)
-        for x in app_engine.connect().execute(text("SELECT reduction_id FROM kaigo.reduction")).scalars()
-    ]
+    with app_engine.connect() as conn:
+        (rid,) = [int(x) for x in conn.execute(text("SELECT reduction_id FROM kaigo.reduction")).scalars()]
     decide = {"decision": "approve", "amount": "24277", "note": "半壊のため2分の1"}
     assert chief.post(f"/kaigo/premium/reductions/{rid}/decide", decide, csrf=False).status_code == 403
     assert _reductions(app_engine) == [(B, "applied")]
@@ -160,7 +163,8 @@ def test_the_clerk_who_took_it_may_not_decide_a_chief_must_with_a_reason(
     taken = clerk.post(f"/kaigo/persons/{B}/premium/reductions", APPLY | {"requested_amount": "24,277円"})
     assert taken.status_code == 303
     assert taken.headers["location"] == f"/kaigo/persons/{B}/premium"
-    rid = int(app_engine.connect().execute(text("SELECT max(reduction_id) FROM kaigo.reduction")).scalar_one())
+    with app_engine.connect() as conn:
+        rid = int(conn.execute(text("SELECT max(reduction_id) FROM kaigo.reduction")).scalar_one())
     url = f"/kaigo/premium/reductions/{rid}/decide"
     decide = {"decision": "approve", "amount": "24277", "note": "半壊のため2分の1"}
     # The clerk (担当者, rank 1) is refused by the guard: the panel with the message, 403.
@@ -199,8 +203,11 @@ def test_bad_requests_are_answered_in_japanese(town, app_engine: Engine, org: Or
     export = clerk.get("/kaigo/premium/export.csv")
     assert export.status_code == 422 and "年度を選んでください" in export.text
     # The run from the screen: counts in the message, the CSV afterwards.
+    assert clerk.get("/kaigo/premium/bulk").status_code == 200
     run = clerk.post("/kaigo/premium/assess", {"assess_year": str(FY)})
     assert run.status_code == 303
+    listed = clerk.get("/kaigo/premium/bulk")
+    assert listed.status_code == 200 and "本算定" in listed.text and "6件" in listed.text
     csv_ = clerk.get(f"/kaigo/premium/export.csv?fiscal_year={FY}")
     assert csv_.status_code == 200 and csv_.headers["content-type"].startswith("text/csv")
     assert csv_.headers["content-disposition"].startswith("attachment")

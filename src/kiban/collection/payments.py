@@ -87,16 +87,16 @@ class PaymentImportResult:
     by_status: dict[str, int] = field(default_factory=dict)
 
 
+_DOUBLED = str.maketrans("0123456789", "0246813579")  # 2d, minus 9 when over 9 (Luhn)
+
+
 def _check_digit(body: str) -> str:
-    """Luhn check digit (mod 10) over the 19 digits: catches a mistyped or swapped digit."""
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+    """Luhn check digit (mod 10) over the 19 digits: catches a mistyped or swapped digit.
+
+    The digits at even distance from the right end are doubled (as digit sums); written with
+    translate and slices because a 300,000-record file checks every one (bench/bench_collection_payments.py).
+    """
+    total = sum(map(int, body[::-1][::2].translate(_DOUBLED))) + sum(map(int, body[::-1][1::2]))
     return str((10 - total % 10) % 10)
 
 
@@ -218,6 +218,12 @@ def import_payments(
     if channel not in CHANNELS:
         raise PaymentError(f"収納区分 {channel!r} はありません（{'・'.join(CHANNELS)}）")
     sha = hashlib.sha256(data).hexdigest()
+    with engine.connect() as conn:  # the same file again: answered before any parsing
+        seen = conn.execute(
+            text("SELECT file_id, records FROM collection.payment_file WHERE sha256 = :s"), {"s": sha}
+        ).first()
+    if seen is not None:
+        return PaymentImportResult(int(seen.file_id), int(seen.records), already_imported=True)
     rows, errors = _parse(data, today or clock.today())
     if errors:
         raise PaymentFileRejected(errors)

@@ -27,6 +27,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 
 from kiban.identity import persons
 from kiban.identity.model import CLERK_RANK
@@ -58,7 +59,7 @@ register(MenuItem("kaigo-premium-bulk", "保険料 賦課・通知書", BULK_PAT
 
 Refused = (InputError, PremiumError, IdentityError, AssessError, LookupError)
 RUN_KINDS = {"initial": "本算定", "correction": "更正"}
-RUN_COUNTS = {"initial": "本算定", "new": "新規（資格取得）", "correction": "更正", "review": "要確認"}
+RUN_COUNTS = {"initial": "本算定", "new": "資格取得", "correction": "更正", "review": "要確認"}
 STATUS = {"running": "実行中", "done": "完了", "failed": "異常終了"}
 BULK_WAIT_SECONDS = 15.0
 
@@ -264,6 +265,12 @@ def decide_reduction(
             request, engine, staff, person_no, error=f"減免を決定できません: {message(exc)}",
             open_=open_, form=form,
         )  # fmt: skip
+    except IntegrityError:
+        # kaigo.reduction_one_approved: one approved 減免 per person and 年度.
+        return _person_page(
+            request, engine, staff, person_no, open_=open_, form=form,
+            error="減免を決定できません: この年度の減免は既に承認されています（承認済みの減免を確認してください）",
+        )  # fmt: skip
     if row is None:
         return _back(person_no, f"減免申請 {reduction_id} を却下しました。")
     return _back(
@@ -371,7 +378,9 @@ def _bulk_page(
     with engine.begin() as conn:
         batches = _batches(conn)
         runs = _runs(conn)
-        assessed = [int(y) for y in conn.execute(text("SELECT DISTINCT fiscal_year FROM kaigo.assessment"))]
+        assessed = [
+            int(y) for y in conn.execute(text("SELECT DISTINCT fiscal_year FROM kaigo.assessment")).scalars()
+        ]
     today = clock.today()
     table_years = _table_years()
     this_year = fiscal_year_of(today)

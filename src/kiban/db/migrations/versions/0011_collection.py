@@ -39,7 +39,7 @@ DDL = [
         created_at    timestamptz NOT NULL DEFAULT now(),
         updated_at    timestamptz NOT NULL DEFAULT now(),
         UNIQUE (business, person_id, fiscal_year, method, period)
-    )
+    ) WITH (fillfactor = 80)
     """,
     "CREATE INDEX receivable_person ON collection.receivable (person_id, business, fiscal_year)",
     """
