@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from kaigo.test_assessment_run import FY, KAZEI, A, B, atena, city, csv, kazei, town
-from kiban.collection import payments, receivables
+from kiban.collection import appropriation, payments, receivables
 from kiban.identity import facts
 from kiban.kaigo.assessment import jobs as assess_jobs
 from kiban.kaigo.assessment import receivables as kaigo_receivables
@@ -209,3 +209,27 @@ def test_counter_payment_is_matched_and_logged(assessed, app_engine: Engine, cle
             {"p": A},
         ).scalar_one()
     assert logged == 1
+
+
+def test_an_overpayment_is_appropriated_to_the_oldest_arrears_first(
+    assessed, app_engine: Engine, clerk
+) -> None:
+    a = assessed[A]
+    # 第1期 paid twice over (2,389 + 6,000 excess); 第2期・第3期 unpaid and past due on 2025-10-01.
+    data = file(f"O1,{a[0].payment_no},2025-07-30,8389,基盤銀行")
+    payments.import_payments(app_engine, clerk, channel="bank", data=data, file_name="o.csv", today=TODAY)
+    with app_engine.begin() as conn:
+        made, refundable = appropriation.appropriate(
+            conn, clerk, person_no=A, business="kaigo", on=date(2025, 10, 1)
+        )
+    # Oldest 納期限 first: 第2期 (2,100), then 第3期 (2,100); 第4期 (due 10/31) is not yet due: 1,800 is left
+    # to refund (還付).
+    assert [(m.label, m.amount) for m in made] == [("第2期", 2_100), ("第3期", 2_100)]
+    assert refundable == 6_000 - 4_200
+    assert [r.paid for r in rows_of(app_engine, A)[:4]] == [2_389, 2_100, 2_100, 0]
+    # "newest" order (a city rule) and not only due ones: the latest 期 first.
+    with app_engine.begin() as conn:
+        made2, left = appropriation.appropriate(
+            conn, clerk, person_no=A, business="kaigo", on=date(2025, 10, 1), order="newest", due_only=False
+        )
+    assert [(m.label, m.amount) for m in made2] == [("第10期", 1_800)] and left == 0
