@@ -128,6 +128,7 @@ def _kaigo_premium(run: DemoRun) -> str:
     # 本算定 of last year and this year (the city's 7月 本算定), and this year's 決定通知書 in bulk.
     from kiban.identity import facts
     from kiban.kaigo.assessment import jobs as assess_jobs
+    from kiban.kaigo.assessment import receivables as kaigo_receivables
     from kiban.kaigo.assessment import service as assess_service
     from kiban.security.batch import batch_context
     from kiban.security.context import Business
@@ -151,6 +152,8 @@ def _kaigo_premium(run: DemoRun) -> str:
         with engine.begin() as conn:
             conn.execute(text(_SYNTH_PENSION), {"fy": year})
         runs.append(assess_jobs.assess(engine, fiscal_year=year))
+        # 調定: the 期別 with their 納付番号, so 収納 and 消込 have something to match.
+        kaigo_receivables.sync(engine, fiscal_year=year)
     out = config.home() / "out" / f"kaigo-premium-notices-{fy}.pdf"
     batch_id, pdf = assess_service.bulk_notices(engine, fiscal_year=fy, run_id=runs[-1].run_id)
     if pdf:

@@ -11,6 +11,7 @@ from kiban.cli import db as db_cmd
 from kiban.cli import demo as demo_cmd
 from kiban.cli import serve as serve_cmd
 from kiban.cli import synth as synth_cmd
+from kiban.collection import cli as collection_cli
 from kiban.identity import cli as identity_cli
 from kiban.kaigo import cli as kaigo_cli
 from kiban.security import cli as security_cli
@@ -30,6 +31,7 @@ app.add_typer(keys_cli.app, name="keys")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(identity_cli.app, name="identity")
 app.add_typer(kaigo_cli.app, name="kaigo")
+app.add_typer(collection_cli.app, name="collection")
 app.command("synth")(synth_cmd.synth)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)

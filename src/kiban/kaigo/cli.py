@@ -231,3 +231,15 @@ def special_request_command(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
     typer.echo(f"{fiscal_year}年度 特別徴収依頼 {data.count(bytes([10])) - 1:,} 人: {out}")
+
+
+@app.command("receivables")
+def receivables_command(fiscal_year: int = typer.Option(..., "--fiscal-year", help="賦課年度")) -> None:
+    """賦課から期別の調定（納付番号つき）を作成・更正します（収納・消込の前提）。"""
+    from kiban.kaigo.assessment import receivables as kaigo_receivables
+
+    totals = kaigo_receivables.sync(get_engine(), fiscal_year=fiscal_year)
+    typer.echo(
+        f"{fiscal_year}年度 調定: {totals['persons']:,} 人、新規 {totals['created']:,} 期、変更 {totals['revised']:,} 期、"
+        f"過誤納 {totals['overpaid']:,} 円"
+    )
