@@ -92,6 +92,38 @@ DDL = [
     )
     """,
     "CREATE INDEX overpayment_person ON collection.overpayment (person_id, business)",
+    # 督促 (地方自治法第231条の3第1項: 期限を指定して督促; 介護保険法第200条第2項: 時効の更新) — once
+    # per 期別 — and later 催告 (reminders, any number); a run is one batch with its PDF.
+    """
+    CREATE TABLE collection.demand_batch (
+        batch_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        business     text NOT NULL,
+        kind         text NOT NULL CHECK (kind IN ('demand', 'reminder')),
+        as_of        date NOT NULL,
+        issued_on    date NOT NULL,
+        deadline     date NOT NULL,
+        total        integer NOT NULL DEFAULT 0,
+        late         integer NOT NULL DEFAULT 0,
+        pdf          bytea,
+        started_at   timestamptz NOT NULL DEFAULT now(),
+        started_by   bigint REFERENCES security.staff
+    )
+    """,
+    """
+    CREATE TABLE collection.demand (
+        demand_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        receivable_id  bigint NOT NULL REFERENCES collection.receivable,
+        kind           text NOT NULL CHECK (kind IN ('demand', 'reminder')),
+        batch_id       bigint REFERENCES collection.demand_batch,
+        issued_on      date NOT NULL,
+        deadline       date NOT NULL CHECK (deadline > issued_on),
+        unpaid         integer NOT NULL CHECK (unpaid > 0),
+        fee            integer NOT NULL DEFAULT 0 CHECK (fee >= 0),
+        recorded_at    timestamptz NOT NULL DEFAULT now(),
+        recorded_by    bigint REFERENCES security.staff
+    )
+    """,
+    "CREATE UNIQUE INDEX demand_once ON collection.demand (receivable_id) WHERE kind = 'demand'",
 ]
 
 
