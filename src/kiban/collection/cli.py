@@ -64,3 +64,69 @@ def late_fee_command(
         return
     for line in result.explanation():
         typer.echo(line)
+
+
+def _batch_ctx(business: str, job: str):  # type: ignore[no-untyped-def]
+    from kiban.db.engine import get_engine
+    from kiban.security.batch import batch_context
+    from kiban.security.context import Business
+
+    engine = get_engine()
+    with engine.begin() as conn:
+        ctx = batch_context(conn, Business(business), f"{business}.collection", job)
+    return engine, ctx
+
+
+@app.command("import")
+def import_command(
+    path: str = typer.Argument(..., help="収納ファイル（docs/layouts/collection-payments.md）"),
+    channel: str = typer.Option(..., "--channel", help="bank / transfer / konbini / pension"),
+    business: str = typer.Option("kaigo", "--business", help="業務（kaigo）"),
+) -> None:
+    """収納ファイルを取り込み、消込します（1件でも誤りがあれば何も取り込まず、エラーリストを表示）。"""
+    from pathlib import Path
+
+    from kiban.collection import payments
+
+    engine, ctx = _batch_ctx(business, f"収納ファイル取込 {Path(path).name}")
+    try:
+        result = payments.import_payments(
+            engine, ctx, channel=channel, data=Path(path).read_bytes(), file_name=Path(path).name
+        )
+    except payments.PaymentFileRejected as exc:
+        typer.echo(f"エラー: {exc}", err=True)
+        for e in exc.errors:
+            typer.echo(f"  {e.line}行目 {e.field}: {e.message}", err=True)
+        raise typer.Exit(1) from None
+    except payments.PaymentError as exc:
+        typer.echo(f"エラー: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if result.already_imported:
+        typer.echo(f"このファイルは取込済みです（取込番号 {result.file_id}）。何も変更していません")
+        return
+    typer.echo(
+        f"取込番号 {result.file_id}: {result.records:,} 件（重複 {result.duplicates:,}）、完納 {result.applied:,}、"
+        f"一部 {result.partial:,}、過納 {result.over:,}、未確認 {result.unmatched:,}、計 {result.amount:,} 円"
+    )
+
+
+@app.command("demand")
+def demand_command(
+    business: str = typer.Option("kaigo", "--business", help="業務（kaigo）"),
+    as_of: str = typer.Option(None, "--as-of", help="基準日 YYYY-MM-DD（既定: 今日）"),
+    reminder: bool = typer.Option(False, "--reminder", help="督促済みで未納の期別へ催告"),
+    deadline_days: int = typer.Option(10, "--deadline-days", help="指定期限（発付日からの日数）"),
+) -> None:
+    """納期限を過ぎた未納の期別へ督促（1期別1回）または催告を記録します。"""
+    from kiban.collection import demands
+
+    engine, ctx = _batch_ctx(business, "督促・催告の実行")
+    run = demands.demand_run(
+        engine, ctx, business=business, as_of=_date(as_of, "--as-of") if as_of else None,
+        deadline_days=deadline_days, kind="reminder" if reminder else "demand",
+    )  # fmt: skip
+    label = "催告" if reminder else "督促"
+    typer.echo(
+        f"{label} {run.demands:,} 期別・{run.persons:,} 人、未納 {run.unpaid:,} 円（一括 {run.batch_id}）"
+        + (f"。納期限後20日を過ぎた督促 {run.late:,} 件" if run.late else "")
+    )
