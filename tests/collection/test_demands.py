@@ -61,3 +61,49 @@ def test_demand_once_per_period_then_reminders_and_the_renewed_prescription(
         ).scalar_one()
     assert logged == 3
     assert rows_of(app_engine, A)[1].paid == 0
+
+
+def test_a_plan_renews_the_prescription_contacts_are_logged_and_the_arrears_list_filters(
+    assessed, app_engine: Engine, clerk
+) -> None:
+    from kiban.collection import arrears
+
+    a = assessed[A]
+    demands.demand_run(
+        app_engine, clerk, business="kaigo", as_of=date(2025, 9, 15), issued_on=date(2025, 9, 15)
+    )
+    with app_engine.begin() as conn:
+        listed = arrears.arrears_list(conn, clerk, business="kaigo", on=date(2025, 9, 15))
+        # A owes 第1期 2,389 + 第2期 2,100 = 4,489 on 15 Sep (and on 28 Sep: 第3期 is due 9/30);
+        # a plan must add up to it.
+        with pytest.raises(arrears.ArrearsError, match="一致しません"):
+            arrears.make_plan(conn, clerk, person_no=A, business="kaigo", signed_on=date(2025, 9, 28),
+                              schedule=[(date(2025, 10, 31), 2_000), (date(2025, 11, 30), 2_000)])  # fmt: skip
+    by_person = {r.person_no: r for r in listed}
+    assert (by_person[A].periods, by_person[A].arrears, by_person[A].demanded) == (2, 4_489, True)
+    assert [r.arrears for r in listed] == sorted((r.arrears for r in listed), reverse=True)
+    with app_engine.begin() as conn:
+        plan_id = arrears.make_plan(
+            conn, clerk, person_no=A, business="kaigo", signed_on=date(2025, 9, 28),
+            schedule=[(date(2025, 10, 31), 1_500), (date(2025, 11, 30), 1_500), (date(2025, 12, 31), 1_489)],
+        )  # fmt: skip
+        arrears.record_contact(
+            conn, clerk, person_no=A, business="kaigo", channel="電話", summary="分納を相談。年金支給後に納付の意向",
+            contacted_on=date(2025, 9, 27), promise_on=date(2025, 10, 31), promise_amount=1_500,
+        )  # fmt: skip
+        notes = arrears.contact_notes(conn, clerk, person_no=A, business="kaigo")
+        without = arrears.arrears_list(conn, clerk, business="kaigo", on=date(2025, 9, 29), without_plan=True)
+        # 時効 of 第1期 (due 7/31): 督促 deadline 9/25 renews it to 2027-09-25; the 誓約 of 9/28
+        # (承認, 民法第152条) renews it again from 9/29: 2027-09-28.
+        renewed = demands.prescription_of(conn, a[0].receivable_id)
+    assert plan_id > 0 and A not in {r.person_no for r in without}
+    assert [(n.channel, n.promise_amount) for n in notes] == [("電話", 1_500)]
+    assert renewed.completes_on == date(2027, 9, 28)
+    with app_engine.connect() as conn:
+        reads = conn.execute(
+            text(
+                "SELECT count(*) FROM audit.access_log WHERE detail->>'what' = 'collection.contact_notes' AND :p = ANY(subjects)"
+            ),
+            {"p": A},
+        ).scalar_one()
+    assert reads == 1

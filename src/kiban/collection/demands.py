@@ -141,4 +141,15 @@ def prescription_of(conn: Connection, receivable_id: int) -> PrescriptionResult:
             {"r": receivable_id},
         )
     ]
+    events += [
+        # 分納誓約 is a 承認 (民法第152条第1項): the period restarts the day after it is signed.
+        PrescriptionEvent("acknowledgement", p.signed_on)
+        for p in conn.execute(
+            text(
+                "SELECT pl.signed_on FROM collection.plan pl JOIN collection.plan_receivable pr USING (plan_id)"
+                " WHERE pr.receivable_id = :r AND pl.status <> 'cancelled'"
+            ),
+            {"r": receivable_id},
+        )
+    ]
     return prescription_date(due, sorted(events, key=lambda e: e.on))

@@ -124,6 +124,52 @@ DDL = [
     )
     """,
     "CREATE UNIQUE INDEX demand_once ON collection.demand (receivable_id) WHERE kind = 'demand'",
+    # 分納計画 (a 分納誓約書 signed by the person: a 承認 that renews the 時効, 民法第152条) and its
+    # 納付予定; 折衝記録 (contact notes: staff-only, each write and read audited).
+    """
+    CREATE TABLE collection.plan (
+        plan_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        business     text NOT NULL,
+        person_id    bigint NOT NULL REFERENCES identity.person,
+        signed_on    date NOT NULL,
+        total        integer NOT NULL CHECK (total > 0),
+        status       text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'completed', 'broken', 'cancelled')),
+        note         text,
+        recorded_at  timestamptz NOT NULL DEFAULT now(),
+        recorded_by  bigint REFERENCES security.staff
+    )
+    """,
+    """
+    CREATE TABLE collection.plan_installment (
+        plan_id   bigint NOT NULL REFERENCES collection.plan,
+        seq       integer NOT NULL CHECK (seq >= 1),
+        due_date  date NOT NULL,
+        amount    integer NOT NULL CHECK (amount > 0),
+        PRIMARY KEY (plan_id, seq)
+    )
+    """,
+    """
+    CREATE TABLE collection.plan_receivable (
+        plan_id        bigint NOT NULL REFERENCES collection.plan,
+        receivable_id  bigint NOT NULL REFERENCES collection.receivable,
+        PRIMARY KEY (plan_id, receivable_id)
+    )
+    """,
+    """
+    CREATE TABLE collection.contact_note (
+        note_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        business     text NOT NULL,
+        person_id    bigint NOT NULL REFERENCES identity.person,
+        contacted_on date NOT NULL,
+        channel      text NOT NULL CHECK (channel IN ('窓口', '電話', '訪問', '文書', 'その他')),
+        summary      text NOT NULL CHECK (summary <> ''),
+        promise_on   date,
+        promise_amount integer CHECK (promise_amount > 0),
+        recorded_at  timestamptz NOT NULL DEFAULT now(),
+        recorded_by  bigint NOT NULL REFERENCES security.staff
+    )
+    """,
+    "CREATE INDEX contact_note_person ON collection.contact_note (person_id, business)",
 ]
 
 

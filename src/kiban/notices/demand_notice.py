@@ -1,0 +1,485 @@
+"""介護保険料督促状 (demand notice for unpaid 介護保険料 installments), as PDF.
+
+A 第1号被保険者's premium collected by 普通徴収 is a 歳入 of the 市町村; when a 期 is not
+paid by its 納期限, the 長 must 督促 with a 指定期限 (地方自治法第231条の3第1項) and may
+charge a 督促手数料 and 延滞金 per 条例 (同条第2項).  The 督促 also renews the 時効 of the
+premium (介護保険法第200条第2項).  This module only prints the notice: :class:`DemandNotice`
+holds exactly what is printed, checked for consistency, and :func:`render` lays out one A4
+portrait page per notice for the same 窓あき封筒 as the 介護保険料額決定通知書
+(:mod:`kiban.notices.premium_notice`, whose layout helpers it reuses).
+
+No 個人番号 is ever printed (番号法第19条): every printed string is refused if it holds a
+standalone run of exactly twelve digits (or twelve digits grouped 4-4-4).  The 20-digit
+納付番号 is not one and is printed as it is.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from typing import Final
+
+from reportlab.lib.colors import Color, black
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+
+from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
+from kiban.notices.premium_notice import (
+    _BOTTOM,
+    _CONTENT_W,
+    _DIGITS,
+    _GREY,
+    _MARGIN,
+    _POSTAL,
+    _THICK,
+    _THIN,
+    _TWELVE_DIGITS,
+    _WINDOW,
+    PAGE_H,
+    PAGE_W,
+    _block,
+    _cell,
+    _check_yen,
+    _draw_hanging,
+    _hanging_height,
+)
+from kiban.shared.fiscal import wareki_fiscal_year_label
+from kiban.shared.money import format_yen
+from kiban.shared.wareki import to_wareki
+
+__all__ = ["MAX_ITEMS", "TITLE", "DemandItem", "DemandNotice", "render"]
+
+TITLE: Final = "介護保険料督促状"
+# One 督促状 covers at most a year's 普通徴収 periods; the table is laid out for that many.
+MAX_ITEMS: Final = 12
+
+# 地方自治法第231条の3第1項: the 督促 names a 指定期限 by which to pay.
+LEAD: Final = "下記の介護保険料が納期限を過ぎても納付されていません。指定期限までに納付してください。"
+# 介護保険法第200条第2項: 保険料の督促は、時効の更新の効力を有する.
+PRESCRIPTION_NOTE: Final = "この督促により、未納の保険料の時効（介護保険法第200条）が更新されます。"
+PAYMENT_PLACE: Final = "同封の納付書により、金融機関・コンビニエンスストア・市役所窓口で納付してください。"
+DEFAULT_LATE_FEE_NOTE: Final = "納期限の翌日から納付の日までの日数に応じて延滞金がかかることがあります。"
+
+# Japanese names of the fields, for error messages.
+_LABELS: Final[dict[str, str]] = {
+    "notice_no": "通知番号",
+    "insurer_no": "保険者番号",
+    "insurer_name": "保険者名",
+    "office": "担当課",
+    "office_phone": "電話番号",
+    "postal_code": "郵便番号",
+    "address": "住所",
+    "katagaki": "方書",
+    "name": "氏名",
+    "person_no": "宛名番号",
+    "insured_no": "被保険者番号",
+    "late_fee_note": "延滞金の注意書き",
+    "notes": "備考",
+    "review_body": "審査請求先",
+    "label": "期別",
+    "payment_no": "納付番号",
+}
+
+
+def _check_digits(name: str, value: object, length: int) -> None:
+    if not (isinstance(value, str) and len(value) == length and _DIGITS.fullmatch(value)):
+        raise ValueError(
+            f"{_LABELS[name]}は{length}桁の数字です / {name} must be {length} ASCII digits: {value!r}"
+        )
+
+
+def _check_text(name: str, value: object, *, required: bool = True) -> None:
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ValueError(f"{_LABELS.get(name, name)}を指定してください / {name} must be a non-empty str")
+
+
+def _refuse_individual_number(name: str, value: str) -> None:
+    # 番号法第19条: a 個人番号 may not be handed over outside the cases it lists, and a
+    # mailed notice is none of them.  The message names the field, never the digits.
+    if _TWELVE_DIGITS.search(value):
+        raise ValueError(
+            f"{_LABELS.get(name, name)}に12桁の番号があります。個人番号は督促状に印字できません / "
+            f"{name} contains a 12-digit number; a 個人番号 must never be printed on a notice"
+        )
+
+
+def _check_date(label: str, value: object) -> None:
+    # A datetime is a date too, but compares with neither a date nor the 指定期限 as meant.
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise ValueError(f"{label}は日付です / must be a date: {value!r}")
+
+
+@dataclass(frozen=True)
+class DemandItem:
+    """One unpaid 期: 年度, 期別, 納期限, 調定額, 未納額 and its 納付番号."""
+
+    fiscal_year: int  # 賦課年度 of the 期
+    label: str  # 期別, e.g. "第3期"
+    due_date: date  # 納期限
+    amount: int  # 調定額 (円)
+    unpaid: int  # 未納額 (円): 調定額 less what has been paid or 充当 so far
+    payment_no: str  # 納付番号, 20 digits (printed; not a 個人番号)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.fiscal_year, bool) or not isinstance(self.fiscal_year, int):
+            raise ValueError(f"年度は整数です / fiscal_year must be an int: {self.fiscal_year!r}")
+        wareki_fiscal_year_label(self.fiscal_year)  # refuses years before the solar calendar
+        _check_text("label", self.label)
+        _check_date("納期限 / due_date", self.due_date)
+        _check_yen(f"{self.label}の調定額 / amount", self.amount)
+        _check_yen(f"{self.label}の未納額 / unpaid", self.unpaid)
+        # A 督促 is only for what is still unpaid (地方自治法第231条の3第1項).
+        if self.unpaid <= 0:
+            raise ValueError(f"{self.label}の未納額は1円以上です / unpaid must be positive: {self.unpaid!r}")
+        if self.unpaid > self.amount:
+            raise ValueError(
+                f"{self.label}の未納額 {self.unpaid:,}円 が調定額 {self.amount:,}円 を超えています / "
+                "unpaid must not exceed amount"
+            )
+        _check_digits("payment_no", self.payment_no, 20)
+        _refuse_individual_number("label", self.label)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemandNotice:
+    """One 介護保険料督促状: the addressee, the unpaid 期 and the 指定期限.
+
+    ``__post_init__`` refuses a notice that could not lawfully be sent as it stands: no
+    or too many items, a 期 whose 納期限 has not yet passed, a 指定期限 not after the
+    発行日, and any printed text holding a 12-digit number (番号法第19条).
+    """
+
+    issued_on: date  # 発行日
+    notice_no: str  # 通知番号
+    insurer_no: str  # 保険者番号, 6 digits
+    insurer_name: str  # e.g. "基盤市"
+    office: str  # 担当課
+    office_phone: str
+    # 宛名 (addressee), printed where the envelope window shows it.
+    postal_code: str | None
+    address: str
+    katagaki: str | None  # 方書
+    name: str
+    person_no: str  # 宛名番号, 10 digits
+    insured_no: str  # 被保険者番号, 10 digits
+    items: tuple[DemandItem, ...]  # 1 to MAX_ITEMS unpaid 期
+    deadline: date  # 指定期限 (地方自治法第231条の3第1項)
+    fee: int = 0  # 督促手数料 per 条例 (地方自治法第231条の3第2項)
+    late_fee_note: str = DEFAULT_LATE_FEE_NOTE  # 延滞金 per 条例 (同条第2項)
+    notes: tuple[str, ...] = ()
+    review_body: str = "介護保険審査会"  # 審査請求先 (介護保険法第183条, 第184条: one per 都道府県)
+
+    def __post_init__(self) -> None:
+        _check_date("発行日 / issued_on", self.issued_on)
+        _check_date("指定期限 / deadline", self.deadline)
+        _check_digits("insurer_no", self.insurer_no, 6)
+        _check_digits("person_no", self.person_no, 10)
+        _check_digits("insured_no", self.insured_no, 10)
+        for name in ("notice_no", "insurer_name", "office", "office_phone", "address", "name"):
+            _check_text(name, getattr(self, name))
+        _check_text("late_fee_note", self.late_fee_note)
+        _check_text("review_body", self.review_body)
+        _check_text("katagaki", self.katagaki, required=False)
+        if self.postal_code is not None and not _POSTAL.fullmatch(self.postal_code):
+            raise ValueError(
+                f"郵便番号は7桁の数字です（例 812-8577） / postal_code must be NNN-NNNN: {self.postal_code!r}"
+            )
+        # 介護保険審査会 is set up in each 都道府県 (介護保険法第184条); a template's
+        # placeholder such as 「〇〇県」 must not reach a resident.
+        if not self.review_body.endswith("介護保険審査会") or re.search(r"[〇○◯]{2}", self.review_body):
+            raise ValueError(
+                f"審査請求先は「…介護保険審査会」です / review_body must name a 介護保険審査会: {self.review_body!r}"
+            )
+        # The 指定期限 gives time to pay after the notice arrives (地方自治法第231条の3第1項).
+        if self.deadline <= self.issued_on:
+            raise ValueError(
+                f"指定期限 {to_wareki(self.deadline)} は発行日 {to_wareki(self.issued_on)} より後の日です / "
+                "deadline must be after issued_on"
+            )
+        _check_yen("督促手数料 / fee", self.fee)
+        if not isinstance(self.notes, tuple) or not all(isinstance(s, str) for s in self.notes):
+            raise ValueError("備考は文字列のタプルです / notes must be a tuple of str")
+        self._check_items()
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                _refuse_individual_number(f.name, value)
+            elif isinstance(value, tuple):
+                for item in value:
+                    if isinstance(item, str):
+                        _refuse_individual_number(f.name, item)
+
+    def _check_items(self) -> None:
+        if not isinstance(self.items, tuple) or not all(isinstance(i, DemandItem) for i in self.items):
+            raise ValueError("未納の期別は DemandItem のタプルです / items must be a tuple of DemandItem")
+        if not 1 <= len(self.items) <= MAX_ITEMS:
+            raise ValueError(
+                f"未納の期別は1件から{MAX_ITEMS}件までです / items must hold 1 to {MAX_ITEMS}: {len(self.items)}件"
+            )
+        numbers = [i.payment_no for i in self.items]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("納付番号が重複しています / the same payment_no appears twice")
+        for item in self.items:
+            # 地方自治法第231条の3第1項: 督促 is for what is not paid by its 納期限.
+            if item.due_date >= self.issued_on:
+                raise ValueError(
+                    f"{item.label}の納期限 {to_wareki(item.due_date)} が発行日より前ではありません / "
+                    "every due_date must have passed by issued_on"
+                )
+
+    @property
+    def total_unpaid(self) -> int:
+        """合計未納額: the sum of the 未納額 of the items."""
+        return sum(i.unpaid for i in self.items)
+
+    @property
+    def total_due(self) -> int:
+        """納付すべき額: 合計未納額 plus the 督促手数料 (延滞金 is computed when paid)."""
+        return self.total_unpaid + self.fee
+
+
+def render(notices: Sequence[DemandNotice]) -> bytes:
+    """The PDF: one A4 portrait page per notice, all of one insurer (bulk printing)."""
+    if not notices:
+        raise ValueError("督促状がありません / no notices to render")
+    insurers = {n.insurer_name for n in notices}
+    if len(insurers) > 1:
+        raise ValueError(
+            f"保険者が混在しています / notices of several insurers in one PDF: {sorted(insurers)}"
+        )
+    buffer = io.BytesIO()
+    # The metadata names the document and the insurer only, never a person.
+    canvas = new_canvas(
+        buffer,
+        title=TITLE,
+        author=notices[0].insurer_name,
+        subject="地方自治法第231条の3 督促（介護保険料）",
+    )
+    for index, notice in enumerate(notices, start=1):
+        _page(canvas, notice, index, len(notices))
+        canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+# --- layout -----------------------------------------------------------------------------
+
+_NOTE_SIZE: Final = 8.5
+_RED: Final = Color(0.75, 0.0, 0.0)
+
+
+def _page(canvas: Canvas, notice: DemandNotice, index: int, total: int) -> None:
+    y = _header(canvas, notice)
+    y = _title(canvas, notice, y)
+    y = _summary(canvas, notice, y - 4 * mm)
+    review_top = _review(canvas, notice)
+    notes = [("・", s) for s in _standard_notes(notice)]
+    size = _NOTE_SIZE
+    width = _CONTENT_W - 2 * mm
+    while size > 6.0 and _hanging_height(notes, MINCHO, size, width) > 32 * mm:
+        size -= 0.25
+    floor = review_top + 3 * mm + _hanging_height(notes, MINCHO, size, width) + 3 * mm
+    bottom = _items(canvas, notice, y - 5 * mm, floor)
+    _draw_hanging(canvas, notes, _MARGIN + 2 * mm, bottom - 3 * mm, width, MINCHO, size)
+    canvas.setFillColor(_GREY)
+    canvas.setFont(MINCHO, 7)
+    footer = f"{notice.insurer_name}　{TITLE}　{notice.notice_no}　{index} / {total}"
+    canvas.drawRightString(PAGE_W - _MARGIN, 8 * mm, footer)
+    canvas.setFillColor(black)
+
+
+def _header(canvas: Canvas, notice: DemandNotice) -> float:
+    """The addressee (for the envelope window) on the left, the issuer on the right."""
+    x, top, w = 22 * mm, PAGE_H - 16 * mm, 86 * mm
+    y = top
+    if notice.postal_code:
+        m = _POSTAL.fullmatch(notice.postal_code)
+        assert m is not None  # checked by DemandNotice
+        y = _block(canvas, f"〒{m[1]}-{m[2]}", x, y, w, font=GOTHIC, size=10)
+        y -= 1.5 * mm
+    y = _block(canvas, notice.address, x, y, w, font=GOTHIC, size=10.5, max_h=14 * mm)
+    if notice.katagaki:
+        y = _block(
+            canvas, notice.katagaki, x + 4 * mm, y - 0.5 * mm, w - 4 * mm, font=GOTHIC, size=10, max_h=9 * mm
+        )
+    # The gap above the name closes up when a long address would push it out of the window.
+    y -= max(0.5 * mm, min(4 * mm, y - (_WINDOW.y + 1.5 * mm) - 8 * mm))
+    name_box = Box(x + 4 * mm, y - 8 * mm, w - 4 * mm, 8 * mm)
+    # The name shrinks rather than wrap, so that 「様」 never stands alone on a line.
+    draw_fitted(canvas, f"{notice.name}　様", name_box, font=GOTHIC, size=14, min_size=7, keep_lines=True)
+    y = name_box.y
+    # The window's frame, faint, so the operator can check the fold.
+    canvas.saveState()
+    canvas.setStrokeColor(Color(0.8, 0.8, 0.8))
+    canvas.setLineWidth(0.3)
+    canvas.setDash(1, 2)
+    canvas.rect(_WINDOW.x, _WINDOW.y, _WINDOW.w, _WINDOW.h)
+    canvas.restoreState()
+
+    rx, rw = PAGE_W - _MARGIN - 72 * mm, 72 * mm
+    ry = PAGE_H - 16 * mm
+    ry = _block(canvas, to_wareki(notice.issued_on), rx, ry, rw, size=10, align="right")
+    ry = _block(canvas, f"通知番号　{notice.notice_no}", rx, ry - 1 * mm, rw, size=9, align="right")
+    ry = _block(canvas, f"{notice.insurer_name}長", rx, ry - 5 * mm, rw, size=13, align="right")
+    ry = _block(canvas, f"保険者番号　{notice.insurer_no}", rx, ry - 1 * mm, rw, size=8.5, align="right")
+    ry = _block(
+        canvas, f"（担当）{notice.office}", rx, ry - 3 * mm, rw, size=8.5, align="right", max_h=8 * mm
+    )
+    ry = _block(canvas, f"電話　{notice.office_phone}", rx, ry - 0.5 * mm, rw, size=8.5, align="right")
+    return float(min(y, ry, PAGE_H - 60 * mm))
+
+
+def _title(canvas: Canvas, notice: DemandNotice, top: float) -> float:
+    """The title and the 督促 sentence; returns their bottom."""
+    title_box = Box(_MARGIN, top - 14 * mm, _CONTENT_W, 10 * mm)
+    draw_fitted(canvas, TITLE, title_box, font=MINCHO, size=18, align="center")
+    return _block(canvas, LEAD, _MARGIN + 4 * mm, title_box.y - 3 * mm, _CONTENT_W - 4 * mm, size=10)
+
+
+def _summary(canvas: Canvas, notice: DemandNotice, top: float) -> float:
+    """Who (被保険者番号・宛名番号), how much in all, and by when: the 指定期限 stands out."""
+    x, w = _MARGIN, _CONTENT_W
+    half = w / 2
+    lw = 32 * mm
+    row = 6.5 * mm
+    y = top
+    _cell(canvas, Box(x, y - row, lw, row), "被保険者番号", label=True, size=8.5)
+    _cell(canvas, Box(x + lw, y - row, half - lw, row), notice.insured_no)
+    _cell(canvas, Box(x + half, y - row, lw, row), "宛名番号", label=True, size=8.5)
+    _cell(canvas, Box(x + half + lw, y - row, half - lw, row), notice.person_no)
+    y -= row
+    if notice.fee:
+        # 地方自治法第231条の3第2項: the 督促手数料 is added per 条例.
+        _cell(canvas, Box(x, y - row, lw, row), "合計未納額", label=True, size=8.5)
+        _cell(canvas, Box(x + lw, y - row, half - lw, row), format_yen(notice.total_unpaid), align="right")
+        _cell(canvas, Box(x + half, y - row, lw, row), "督促手数料", label=True, size=8.5)
+        _cell(canvas, Box(x + half + lw, y - row, half - lw, row), format_yen(notice.fee), align="right")
+        y -= row
+    big = 12 * mm
+    total_label = "納付すべき額" if notice.fee else "合計未納額"
+    _cell(canvas, Box(x, y - big, lw, big), total_label, label=True, size=10)
+    _cell(canvas, Box(x + lw, y - big, half - lw, big), format_yen(notice.total_due), size=17, align="right")
+    _cell(canvas, Box(x + half, y - big, lw, big), "指定期限", label=True, size=10)
+    deadline_box = Box(x + half + lw, y - big, half - lw, big)
+    _cell(canvas, deadline_box)
+    canvas.setFillColor(_RED)
+    draw_fitted(
+        canvas,
+        f"{to_wareki(notice.deadline)}まで",
+        deadline_box.inset(2 * mm, 1 * mm),
+        font=GOTHIC,
+        size=14,
+        min_size=8,
+        align="center",
+        keep_lines=True,
+    )
+    canvas.setFillColor(black)
+    y -= big
+    canvas.setLineWidth(_THICK)
+    canvas.rect(x, y, w, top - y)
+    # The 指定期限 gets a second frame of its own.
+    canvas.setLineWidth(1.6)
+    canvas.rect(deadline_box.x, deadline_box.y, deadline_box.w, deadline_box.h)
+    canvas.setLineWidth(_THIN)
+    return float(y)
+
+
+def _items(canvas: Canvas, notice: DemandNotice, top: float, floor: float) -> float:
+    """The table of the unpaid 期 between ``top`` and ``floor``; returns its bottom."""
+    x, w = _MARGIN, _CONTENT_W
+    canvas.setFont(GOTHIC, 10)
+    canvas.drawString(x, top - 10, "未納の保険料（期別の内訳）")
+    top -= 5.5 * mm
+    n_rows = len(notice.items) + 2  # header, items, 合計
+    row = min(6.5 * mm, (top - floor) / n_rows)
+    size = max(5.0, min(9.5, row * 0.68))
+    cols = (24 * mm, 20 * mm, 32 * mm, 27 * mm, 27 * mm, w - 130 * mm)
+    heads = ("年度", "期別", "納期限", "調定額", "未納額", "納付番号")
+    right = {3, 4}
+    y = top
+    cx = x
+    for cw, head in zip(cols, heads, strict=True):
+        _cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
+        cx += cw
+    y -= row
+    for item in notice.items:
+        values = (
+            wareki_fiscal_year_label(item.fiscal_year),
+            item.label,
+            to_wareki(item.due_date),
+            format_yen(item.amount),
+            format_yen(item.unpaid),
+            item.payment_no,
+        )
+        cx = x
+        for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
+            _cell(
+                canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col in right else None
+            )
+            cx += cw
+        y -= row
+    label_w = sum(cols[:4])
+    _cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
+    _cell(
+        canvas,
+        Box(x + label_w, y - row, cols[4], row),
+        format_yen(notice.total_unpaid),
+        size=size + 0.5,
+        align="right",
+    )
+    _cell(canvas, Box(x + label_w + cols[4], y - row, cols[5], row))
+    y -= row
+    canvas.setLineWidth(_THICK)
+    canvas.rect(x, y, w, top - y)
+    return float(y)
+
+
+def _standard_notes(notice: DemandNotice) -> list[str]:
+    notes = [PAYMENT_PLACE, notice.late_fee_note, PRESCRIPTION_NOTE]
+    if notice.fee:
+        notes.append(
+            f"督促手数料{format_yen(notice.fee)}は、{notice.insurer_name}の条例により加算しています。"
+        )
+    notes.append("この督促状と行き違いに納付された場合は、ご容赦ください。")
+    return notes + list(notice.notes)
+
+
+def _review(canvas: Canvas, notice: DemandNotice) -> float:
+    """The 教示 at the foot of the page; returns its top.
+
+    The same text as the 決定通知書's (premium_notice._review): a 督促 of 保険料 is a
+    処分 reviewable by the 介護保険審査会 (介護保険法第183条), told per 行政不服審査法第82条
+    and 行政事件訴訟法第46条; 3 months to request (同法第192条), 6 months to sue after
+    the 裁決 (行政事件訴訟法第14条), the 市町村 as 被告 represented by its 長 (同法第11条),
+    the 審査請求 first (介護保険法第196条).
+    """
+    name = notice.insurer_name
+    items = [
+        (
+            "1　",
+            "この処分に不服がある場合は、この処分があったことを知った日の翌日から起算して3か月以内に、"
+            f"{notice.review_body}に対して審査請求をすることができます（介護保険法第183条、第192条）。",
+        ),
+        (
+            "2　",
+            "この処分の取消しの訴えは、審査請求に対する裁決の送達を受けた日の翌日から起算して6か月以内に、"
+            f"{name}を被告として（訴訟において{name}を代表する者は{name}長となります）提起することができます"
+            "（介護保険法第196条により審査請求の裁決を経た後でなければ提起できません）。",
+        ),
+    ]
+    inner_w = _CONTENT_W - 6 * mm
+    size = 8.0
+    heading_h = 5 * mm
+    h = _hanging_height(items, MINCHO, size, inner_w)
+    box = Box(_MARGIN, _BOTTOM, _CONTENT_W, heading_h + h + 5 * mm)
+    canvas.setLineWidth(_THIN)
+    canvas.rect(box.x, box.y, box.w, box.h)
+    canvas.setFont(GOTHIC, 9)
+    canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 9 * 0.88, "教示")
+    _draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - heading_h, inner_w, MINCHO, size)
+    return box.top
