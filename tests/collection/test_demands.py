@@ -107,3 +107,24 @@ def test_a_plan_renews_the_prescription_contacts_are_logged_and_the_arrears_list
             {"p": A},
         ).scalar_one()
     assert reads == 1
+
+
+def test_the_demand_letters_of_a_run(assessed, app_engine: Engine, clerk, tmp_path) -> None:
+    import subprocess
+
+    from kiban.kaigo.assessment import receivables as kaigo_receivables
+    from kiban.shared.mynumber import contains_my_number
+
+    run = demands.demand_run(
+        app_engine, clerk, business="kaigo", as_of=date(2025, 9, 15), issued_on=date(2025, 9, 15)
+    )
+    pdf = kaigo_receivables.demand_pdf(app_engine, run.batch_id)
+    path = tmp_path / "d.pdf"
+    path.write_bytes(pdf)
+    body = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert body.count("\f") == 6  # one letter per person
+    assert "介護保険料督促状" in body and "令和7年9月25日" in body  # the 指定期限
+    assert "4,489" in body.replace(" ", "")  # A: 第1期 2,389 + 第2期 2,100
+    assert "時効" in body and not contains_my_number(body)

@@ -8,6 +8,7 @@ what was paid beyond a lowered 期別 becomes a 過誤納. Idempotent: unchanged
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -95,3 +96,68 @@ def sync(
         if progress is not None:
             progress(start + len(part), len(ids))
     return totals
+
+
+def demand_pdf(engine: Engine, batch_id: int) -> bytes:
+    """督促状 (one page per person) of a 督促 batch of 介護保険料 (kiban.collection.demands.demand_run)."""
+    from datetime import date
+
+    from kiban.identity import repo as identity_repo
+    from kiban.notices import demand_notice
+
+    with engine.begin() as conn:
+        ctx = batch_context(conn, Business.KAIGO, PURPOSE, f"督促状の作成（一括 {batch_id}）")
+        guard.require(conn, ctx, action=Action.PRINT, log=False)
+        batch = conn.execute(
+            text("SELECT issued_on, deadline FROM collection.demand_batch WHERE batch_id = :b"),
+            {"b": batch_id},
+        ).one()
+        rows = conn.execute(
+            text(
+                "SELECT r.person_id, p.person_no, i.insured_no, i.insurer_no, ins.name AS insurer_name, r.fiscal_year,"
+                " r.label, r.due_date, r.amount, d.unpaid, r.payment_no, d.fee"
+                " FROM collection.demand d JOIN collection.receivable r USING (receivable_id)"
+                " JOIN identity.person p ON p.person_id = r.person_id"
+                " JOIN kaigo.insured i ON i.person_id = r.person_id JOIN kaigo.insurer ins ON ins.insurer_no = i.insurer_no"
+                " WHERE d.batch_id = :b AND r.business = 'kaigo' ORDER BY i.insured_no, r.due_date"
+            ),
+            {"b": batch_id},
+        ).all()
+        by_person: dict[int, list[Any]] = {}
+        for r in rows:
+            by_person.setdefault(int(r.person_id), []).append(r)
+        notices = []
+        for person_id, items in by_person.items():
+            first = items[0]
+            d = identity_repo.current_version(conn, person_id).data
+            issued: date = batch.issued_on
+            for start in range(0, len(items), demand_notice.MAX_ITEMS):
+                part = items[start : start + demand_notice.MAX_ITEMS]
+                notices.append(
+                    demand_notice.DemandNotice(
+                        issued_on=issued, notice_no=f"D{batch_id}-{first.insured_no}",
+                        insurer_no=first.insurer_no, insurer_name=first.insurer_name,
+                        office=f"{first.insurer_name} {service.OFFICE}", office_phone=service.OFFICE_PHONE,
+                        postal_code=d.postal_code, address=d.address, katagaki=d.katagaki,
+                        name=f"{d.family_name}　{d.given_name or ''}".strip(),
+                        person_no=first.person_no, insured_no=first.insured_no,
+                        items=tuple(
+                            demand_notice.DemandItem(
+                                fiscal_year=x.fiscal_year, label=x.label, due_date=x.due_date,
+                                amount=x.amount, unpaid=x.unpaid, payment_no=x.payment_no,
+                            )
+                            for x in part
+                        ),
+                        deadline=batch.deadline, fee=sum(int(x.fee) for x in part),
+                    )
+                )  # fmt: skip
+        pdf = demand_notice.render(notices) if notices else b""
+        conn.execute(
+            text("UPDATE collection.demand_batch SET pdf = :p WHERE batch_id = :b"),
+            {"p": pdf or None, "b": batch_id},
+        )
+        audit.record(
+            conn, ctx, action=Action.PRINT, subjects=[str(v[0].person_no) for v in by_person.values()][:1000],
+            detail={"what": "collection.demand.pdf", "batch_id": batch_id, "notices": len(notices)},
+        )  # fmt: skip
+    return pdf
