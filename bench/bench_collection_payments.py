@@ -53,7 +53,7 @@ def populate(url: str, n: int) -> list[tuple[str, int]]:
     """n persons with one ordinary 期別 each; returns (納付番号, 調定額) per person."""
     with psycopg.connect(url) as conn:
         conn.execute(
-            "TRUNCATE collection.payment_file, collection.payment, collection.overpayment, collection.receivable"
+            "TRUNCATE collection.payment_file, collection.payment, collection.overpayment, collection.receivable CASCADE"
         )
         conn.execute("DELETE FROM identity.person WHERE city_code = '992012'")
         conn.execute(

@@ -56,8 +56,10 @@ def test_demand_once_per_period_then_reminders_and_the_renewed_prescription(
     with app_engine.connect() as conn:
         logged = conn.execute(
             text(
-                "SELECT count(*) FROM audit.access_log WHERE detail->>'what' IN ('collection.demand.run', 'collection.reminder.run')"
-            )
+                "SELECT count(*) FROM audit.access_log WHERE detail->>'what' IN ('collection.demand.run',"
+                " 'collection.reminder.run') AND (detail->>'batch_id')::bigint = ANY(:b)"
+            ),
+            {"b": [run.batch_id, again.batch_id, reminder.batch_id]},
         ).scalar_one()
     assert logged == 3
     assert rows_of(app_engine, A)[1].paid == 0

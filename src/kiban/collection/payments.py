@@ -162,7 +162,8 @@ def _parse(
     return rows, errors
 
 
-_APPLY = """
+_SIZE = """
+CREATE TEMP TABLE pay_sized ON COMMIT DROP AS
 WITH fresh AS (
     SELECT i.*, r.receivable_id, r.amount - r.paid AS remaining
       FROM pay_in i LEFT JOIN collection.receivable r ON r.payment_no = i.payment_no
@@ -177,31 +178,38 @@ WITH fresh AS (
            CASE WHEN receivable_id IS NULL THEN 0 ELSE greatest(0, least(amount, remaining - before)) END AS applied
       FROM ordered
 )
-INSERT INTO collection.payment
-    (file_id, channel, record_id, payment_no, paid_on, amount, agency, receivable_id, applied, excess, status,
-     recorded_by)
-SELECT :file, :channel, record_id, payment_no, paid_on, amount, agency, receivable_id, applied,
-       CASE WHEN receivable_id IS NULL THEN 0 ELSE amount - applied END,
+SELECT record_id, payment_no, paid_on, amount, agency, receivable_id, applied,
+       CASE WHEN receivable_id IS NULL THEN 0 ELSE amount - applied END AS excess,
        CASE WHEN receivable_id IS NULL THEN 'unmatched'
             WHEN applied = amount AND before + amount = remaining THEN 'applied'
             WHEN applied = amount THEN 'partial'
-            ELSE 'over' END,
-       :staff
+            ELSE 'over' END AS status
   FROM sized
 """
 
+_APPLY = """
+INSERT INTO collection.payment
+    (file_id, channel, record_id, payment_no, paid_on, amount, agency, receivable_id, applied, excess, status,
+     recorded_by)
+SELECT :file, :channel, record_id, payment_no, paid_on, amount, agency, receivable_id, applied, excess, status, :staff
+  FROM pay_sized
+"""
+
+# From the temp table, not from collection.payment: the cost stays that of this file, however many
+# payments the city has taken before.
 _POST = """
 UPDATE collection.receivable r SET paid = r.paid + s.applied, updated_at = now()
-  FROM (SELECT receivable_id, sum(applied)::int AS applied FROM collection.payment
-         WHERE file_id = :file AND receivable_id IS NOT NULL GROUP BY receivable_id) s
+  FROM (SELECT receivable_id, sum(applied)::int AS applied FROM pay_sized
+         WHERE receivable_id IS NOT NULL GROUP BY receivable_id) s
  WHERE r.receivable_id = s.receivable_id AND s.applied > 0
 """
 
 _OVER = """
 INSERT INTO collection.overpayment (business, person_id, fiscal_year, amount, cause, payment_id, receivable_id)
-SELECT r.business, r.person_id, r.fiscal_year, p.excess, 'over_payment', p.payment_id, r.receivable_id
-  FROM collection.payment p JOIN collection.receivable r USING (receivable_id)
- WHERE p.file_id = :file AND p.excess > 0
+SELECT r.business, r.person_id, r.fiscal_year, s.excess, 'over_payment', p.payment_id, r.receivable_id
+  FROM pay_sized s JOIN collection.receivable r USING (receivable_id)
+  JOIN collection.payment p ON p.channel = :channel AND p.record_id = s.record_id
+ WHERE s.excess > 0
 """
 
 
@@ -284,6 +292,8 @@ def import_payments(
             ).scalar_one()
         )  # fmt: skip
         params = {"file": file_id, "channel": channel, "staff": ctx.staff_id}
+        conn.execute(text(_SIZE), params)
+        conn.execute(text("ANALYZE pay_sized"))  # temp tables are never auto-analysed
         conn.execute(text(_APPLY), params)
         conn.execute(text(_POST), params)
         conn.execute(text(_OVER), params)

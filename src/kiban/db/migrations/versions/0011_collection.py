@@ -22,6 +22,8 @@ APP_ROLE = "kiban_app"
 
 DDL = [
     "CREATE SCHEMA collection",
+    # fillfactor 50: every payment updates its 期別's paid; with room on the page the update is HOT
+    # (no index entries rewritten) — 300,000 updates 5.3 s → 1.8 s (bench_collection_payments.py).
     """
     CREATE TABLE collection.receivable (
         receivable_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -39,7 +41,7 @@ DDL = [
         created_at    timestamptz NOT NULL DEFAULT now(),
         updated_at    timestamptz NOT NULL DEFAULT now(),
         UNIQUE (business, person_id, fiscal_year, method, period)
-    ) WITH (fillfactor = 80)
+    ) WITH (fillfactor = 50)
     """,
     "CREATE INDEX receivable_person ON collection.receivable (person_id, business, fiscal_year)",
     """
@@ -58,7 +60,9 @@ DDL = [
     """
     CREATE TABLE collection.payment (
         payment_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        file_id       bigint REFERENCES collection.payment_file,
+        -- file_id and recorded_by carry no FOREIGN KEY: a file's 300,000 records name the same file
+        -- and principal, and the RI check per row is a third of the import (bench_collection_payments.py).
+        file_id       bigint,
         channel       text NOT NULL,
         record_id     text NOT NULL,
         payment_no    text NOT NULL,
@@ -70,13 +74,14 @@ DDL = [
         excess        integer NOT NULL DEFAULT 0 CHECK (excess >= 0),
         status        text NOT NULL CHECK (status IN ('applied', 'partial', 'over', 'unmatched')),
         recorded_at   timestamptz NOT NULL DEFAULT now(),
-        recorded_by   bigint REFERENCES security.staff,
+        recorded_by   bigint,
         note          text,
         UNIQUE (channel, record_id),
         CHECK (applied + excess = amount OR status = 'unmatched')
     )
     """,
     "CREATE INDEX payment_receivable ON collection.payment (receivable_id)",
+    "CREATE INDEX payment_by_file ON collection.payment (file_id)",
     """
     CREATE TABLE collection.overpayment (
         overpayment_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
