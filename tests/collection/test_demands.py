@@ -130,3 +130,53 @@ def test_the_demand_letters_of_a_run(assessed, app_engine: Engine, clerk, tmp_pa
     assert "介護保険料督促状" in body and "令和7年9月25日" in body  # the 指定期限
     assert "4,489" in body.replace(" ", "")  # A: 第1期 2,389 + 第2期 2,100
     assert "時効" in body and not contains_my_number(body)
+
+
+def test_writeoff_after_prescription_and_the_benefit_restrictions(
+    assessed, app_engine: Engine, clerk, staff_ctx
+) -> None:
+    from kiban.collection import writeoff
+    from kiban.security.context import Business
+    from kiban.security.errors import AccessDenied
+
+    a = assessed[A]
+    chief = staff_ctx(Business.KAIGO, role="chief", purpose="kaigo.collection")
+    with app_engine.begin() as conn:
+        # 時効 (法第200条, 2年, no 督促 recorded): 第1期 due 2025-07-31 → extinguished 2027-08-01;
+        # 第2期 due 2025-09-01 → 2027-09-02; 第3期 due 2025-09-30 → 2027-10-01 (not yet on 9/15).
+        found = [
+            c
+            for c in writeoff.writeoff_candidates(conn, clerk, business="kaigo", on=date(2027, 9, 15))
+            if c.person_no == A
+        ]
+        assert [(c.label, c.extinguished_on) for c in found] == [
+            ("第1期", date(2027, 8, 1)),
+            ("第2期", date(2027, 9, 2)),
+        ]
+        with pytest.raises(AccessDenied):
+            writeoff.decide_writeoff(
+                conn, clerk, receivable_ids=[a[0].receivable_id], decided_on=date(2027, 9, 15), reason="時効"
+            )
+    with app_engine.begin() as conn:
+        assert (
+            writeoff.decide_writeoff(
+                conn,
+                chief,
+                receivable_ids=[a[0].receivable_id],
+                decided_on=date(2027, 9, 15),
+                reason="時効の完成",
+            )
+            == 2_389
+        )
+        with pytest.raises(ValueError, match="完成しません"):
+            writeoff.decide_writeoff(
+                conn, chief, receivable_ids=[a[2].receivable_id], decided_on=date(2027, 9, 15), reason="時効"
+            )
+    with app_engine.begin() as conn:
+        # 法第66条: 納期限から1年を超えて滞納 → 支払方法変更 (第1期 due 2025-07-31 → from 2026-08-01);
+        # 法第67条: 1年6か月 → 一時差止 (from 2027-02-01).
+        early = writeoff.restriction_for(conn, clerk, person_no=A, on=date(2026, 9, 1))
+        later = writeoff.restriction_for(conn, clerk, person_no=A, on=date(2027, 3, 1))
+    assert early.status.payment_method_change and not early.status.benefit_suspension
+    assert early.status.payment_method_change_from == date(2026, 8, 1)
+    assert later.status.benefit_suspension and later.status.benefit_suspension_from == date(2027, 2, 1)

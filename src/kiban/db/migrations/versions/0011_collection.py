@@ -175,6 +175,19 @@ DDL = [
     )
     """,
     "CREATE INDEX contact_note_person ON collection.contact_note (person_id, business)",
+    # 不納欠損 (write-off of what 時効 has extinguished, 介護保険法第200条; 地方自治法第236条第2項: no
+    # 援用 needed): decided by a 係長, one row per 期別, the amount unpaid on the decision.
+    """
+    CREATE TABLE collection.writeoff (
+        receivable_id  bigint PRIMARY KEY REFERENCES collection.receivable,
+        amount         integer NOT NULL CHECK (amount > 0),
+        extinguished_on date NOT NULL,
+        decided_on     date NOT NULL,
+        reason         text NOT NULL,
+        decided_by     bigint NOT NULL REFERENCES security.staff,
+        recorded_at    timestamptz NOT NULL DEFAULT now()
+    )
+    """,
 ]
 
 
