@@ -37,15 +37,15 @@ def test_demand_once_per_period_then_reminders_and_the_renewed_prescription(
             {"p": A},
         ).all()
     assert [tuple(m) for m in mine] == [("第2期", date(2025, 9, 25), 2_100)]  # 指定期限: 発付日 + 10日
-    # The six insured: 第1期 and 第2期 each, but A's 第1期 is paid: 11 督促; 第1期 ones are late
-    # (46 days after the 納期限 > 20, 地方税法第329条第1項の例).
-    assert (run.demands, run.persons, run.late) == (11, 6, 5)
+    # Five insured have 第1期 and 第2期 due (B, insured from 14 Oct, has 期別 from 第4期 only), but A's
+    # 第1期 is paid: 9 督促; the 第1期 ones are late (46 days after the 納期限 > 20, 地方税法第329条第1項の例).
+    assert (run.demands, run.persons, run.late) == (9, 5, 4)
     again = demands.demand_run(app_engine, clerk, business="kaigo", as_of=date(2025, 9, 20))
     assert again.demands == 0  # a 期別 is demanded once
     reminder = demands.demand_run(
         app_engine, clerk, business="kaigo", as_of=date(2025, 10, 20), kind="reminder"
     )
-    assert reminder.demands == 11
+    assert reminder.demands == 9
     with app_engine.connect() as conn:
         # 時効: without a 督促 the period would end 2 years after the 納期限 (due 2025-09-01 → 2027-09-01);
         # the 督促 renews it from the day after its 指定期限 (2025-09-26 → 2027-09-25); the 催告 does not.
@@ -126,7 +126,7 @@ def test_the_demand_letters_of_a_run(assessed, app_engine: Engine, clerk, tmp_pa
     body = subprocess.run(
         ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
     ).stdout
-    assert body.count("\f") == 6  # one letter per person
+    assert body.count("\f") == 5  # one letter per person with a 期別 past due (B's start in October)
     assert "介護保険料督促状" in body and "令和7年9月25日" in body  # the 指定期限
     assert "4,489" in body.replace(" ", "")  # A: 第1期 2,389 + 第2期 2,100
     assert "時効" in body and not contains_my_number(body)

@@ -165,12 +165,14 @@ def test_a_bad_file_imports_nothing_and_lists_every_bad_record(assessed, app_eng
 def test_a_correction_below_what_was_paid_becomes_an_overpayment(
     assessed, app_engine: Engine, clerk, atena
 ) -> None:
-    b = assessed[B]  # 第7段階 6 months: 48,555 in 10 期
-    assert sum(r.amount for r in b) == 48_555
+    # 第7段階 6 months (資格取得 2025-10-14): 48,555 over the 7 期 due after it (10月〜4月):
+    # 48,555 / 7 → 6,900 × 6 and 7,155 in the first (100円単位, 端数は第1期).
+    b = assessed[B]
+    assert [r.amount for r in b] == [7_155] + [6_900] * 6 and b[0].due_date == date(2025, 10, 31)
     data = file(*(f"P{r.period},{r.payment_no},2025-12-01,{r.amount},基盤銀行" for r in b))
     payments.import_payments(app_engine, clerk, channel="bank", data=data, file_name="b.csv", today=TODAY)
     # 税更正: B's income was in fact 500,000 → 第6段階 89,640 × 6/12 = 44,820 (−3,735). Every 期 is
-    # already due, so the 減額 comes off the last 期 (第10期 4,800 → 1,065), which was paid: 過誤納 3,735.
+    # already due, so the 減額 comes off the last 期 (第10期 6,900 → 3,165), which was paid: 過誤納 3,735.
     facts.import_facts(
         app_engine, "kazei", csv(KAZEI, kazei(B, taxable=True, pension=0, other=500_000)), "kb.csv", atena
     )
@@ -178,7 +180,7 @@ def test_a_correction_below_what_was_paid_becomes_an_overpayment(
     totals = kaigo_receivables.sync(app_engine, fiscal_year=FY)
     assert (totals["revised"], totals["overpaid"]) == (1, 3_735)
     after = rows_of(app_engine, B)
-    assert sum(r.amount for r in after) == 44_820 and after[-1].amount == 1_065
+    assert sum(r.amount for r in after) == 44_820 and after[-1].amount == 3_165
     assert sum(r.paid for r in after) == 44_820
     with app_engine.begin() as conn:
         acct = receivables.account(conn, clerk, person_no=B, business="kaigo")

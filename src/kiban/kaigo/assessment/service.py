@@ -246,8 +246,14 @@ def schedule_for(
         return inst.ordinary_schedule(r.fiscal_year, r.payable, calendar, start_after=start_after)
 
     if previous is None:
-        # 資格取得による賦課 mid-year: only the 納期 after the notice carry the amount.
-        start_after = changed_on if row.kind == "new" else None
+        # 資格取得による賦課 mid-year: only the 納期 after the notice carry the amount; a 本算定 row
+        # whose 賦課期日 is a later 資格取得日 (a run made after it) uses the 納期 after that day.
+        if row.kind == "new":
+            start_after: date | None = changed_on
+        elif row.basis_date is not None and row.basis_date > date(row.fiscal_year, 4, 1):
+            start_after = row.basis_date
+        else:
+            start_after = None
         return fresh(row, start_after)
     before = _row(previous)
     if before.method == "special" and row.method == "ordinary":
