@@ -106,7 +106,7 @@ def test_clerk_reads_the_account_imports_a_bank_file_and_takes_a_counter_payment
     assert first.get_by_test_id("state").inner_text() == "滞納"  # 令和7年度: every 納期限 has passed
     assert LATE_FEE.match(first.get_by_test_id("late-fee").inner_text())
     assert re.search(r"令和\d+年\d+月\d+日", first.get_by_test_id("prescription").inner_text())
-    assert "督促等の記録がない場合" in table.locator("thead").inner_text()
+    assert "督促・分納誓約等を反映" in table.locator("thead").inner_text()
     assert page.get_by_test_id("counter-list").locator("tbody tr").count() == 10
     _no_number_on(page)
 

@@ -13,8 +13,8 @@ refusal with 403. No screen here shows a 個人番号 (the 納付番号 is not o
 延滞金 is computed to today on the unpaid amount of each 滞納 期別 by
 :func:`kiban.collection.late_fee.compute_late_fee`; when it cannot be computed (a year whose rates are
 not verified, the module unavailable) the screen says 「計算できません」 rather than guessing. The
-時効完成日 is :func:`kiban.collection.prescription.prescription_date` of the 納期限 without events —
-督促等 are not recorded yet, so the screen labels it 「督促等の記録がない場合」.
+時効完成日 is :func:`kiban.collection.demands.prescription_of`: the 納期限 renewed by the first 督促,
+a 分納誓約 and partial payments as recorded.
 """
 
 from __future__ import annotations
@@ -29,9 +29,8 @@ from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine, text
 
+from kiban.collection import demands, receivables
 from kiban.collection import payments as pay
-from kiban.collection import receivables
-from kiban.collection.prescription import prescription_date
 from kiban.identity import persons
 from kiban.identity.model import CLERK_RANK
 from kiban.identity.persons import SearchCriteria
@@ -69,7 +68,7 @@ PAYMENT_STATUS = {
     "unmatched": "未確認",
 }
 IMPORT_CHANNELS = {k: v for k, v in pay.CHANNELS.items() if k != "counter"}
-PRESCRIPTION_NOTE = "督促等の記録がない場合"
+PRESCRIPTION_NOTE = "督促・分納誓約等を反映"
 
 
 @dataclass(frozen=True)
@@ -176,12 +175,11 @@ def late_fee_of(unpaid: int, due_date: date, today: date) -> tuple[int | None, s
         return None, message(exc)
 
 
-def _line(r: receivables.ReceivableRow, today: date) -> Line:
+def _line(r: receivables.ReceivableRow, today: date, completes: date | None) -> Line:
     state = _state(r, today)
     fee, note = (None, "")
     if state == "overdue":
         fee, note = late_fee_of(r.unpaid, r.due_date, today)
-    completes = prescription_date(r.due_date, []).completes_on if r.unpaid > 0 else None
     return Line(r, state, fee, note, completes, completes is not None and today > completes)
 
 
@@ -221,8 +219,14 @@ def _account_context(engine: Engine, staff: Staff, person_no: str) -> dict[str, 
         if not found:
             raise LookupError(f"宛名番号 {person_no} の方は登録されていません")
         acct = receivables.account(conn, staff.ctx, person_no=person_no, business=BUSINESS)
+        # 時効完成日 from the records: the first 督促, 分納誓約 and partial payments renew it.
+        completes = {
+            r.receivable_id: demands.prescription_of(conn, r.receivable_id).completes_on
+            for r in acct.receivables
+            if r.unpaid > 0
+        }
     today = clock.today()
-    lines = [_line(r, today) for r in acct.receivables]
+    lines = [_line(r, today, completes.get(r.receivable_id)) for r in acct.receivables]
     years = [
         Year(fy, tuple(x for x in lines if x.row.fiscal_year == fy))
         for fy in sorted({x.row.fiscal_year for x in lines}, reverse=True)
