@@ -1,0 +1,644 @@
+"""介護保険料還付通知書 (refund notice for overpaid 介護保険料), as PDF.
+
+A premium paid twice, or paid before a 更正 lowered it, is a 過誤納金.  The city's
+介護保険条例 applies to the premium -- a 歳入 under 地方自治法第231条の3第3項 by
+介護保険法第143条 -- the rules of the 地方税法 on 過誤納金: it is refunded without delay
+(地方税法第17条), first applied (充当) to any premium the same person still owes
+(同法第17条の2), and the refund carries a 還付加算金 for the days it was held
+(同法第17条の4).  The right to receive it lapses after two years (介護保険法第200条第1項).
+
+This module only prints the notice: :class:`RefundNotice` holds exactly what is printed,
+checked for consistency (the 還付額 must equal the 過誤納金 less the 充当額 plus the
+還付加算金), and :func:`render` lays out one A4 portrait page per notice for the same
+窓あき封筒 as the 介護保険料額決定通知書 (:mod:`kiban.notices.premium_notice`, whose
+layout helpers it reuses).
+
+No 個人番号 is ever printed (番号法第19条): every printed string is refused if it holds a
+standalone run of exactly twelve digits (or twelve digits grouped 4-4-4).  The bank
+account is printed masked, with at most its last three digits.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import date
+from typing import TYPE_CHECKING, Final, Protocol
+
+from reportlab.lib.colors import Color, black
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+
+from kiban.notices.demand_notice import _check_date
+from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
+from kiban.notices.premium_notice import (
+    _BOTTOM,
+    _CONTENT_W,
+    _DIGITS,
+    _GREY,
+    _MARGIN,
+    _POSTAL,
+    _THICK,
+    _THIN,
+    _TWELVE_DIGITS,
+    _WINDOW,
+    PAGE_H,
+    PAGE_W,
+    _block,
+    _cell,
+    _check_yen,
+    _draw_hanging,
+    _hanging_height,
+)
+from kiban.shared.fiscal import wareki_fiscal_year_label
+from kiban.shared.money import format_yen
+from kiban.shared.wareki import to_wareki
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+__all__ = ["MAX_ITEMS", "METHODS", "TITLE", "RefundItem", "RefundNotice", "render"]
+
+TITLE: Final = "介護保険料還付通知書"
+MAX_ITEMS: Final = 10
+# 口座振込 to the account the person named, or 窓口払 (cash at the office).
+METHODS: Final = ("口座振込", "窓口払")
+
+LEAD: Final = "次のとおり介護保険料の過誤納金がありますので還付（充当）します。"
+# 介護保険法第200条第1項: 還付を受ける権利は、2年を経過したときは時効によって消滅する.
+PRESCRIPTION_NOTE: Final = "還付金は、受け取ることができる日から2年を経過すると、時効により受け取れなくなります（介護保険法第200条）。"
+
+# A masked account: a run of mask characters then at most three digits, e.g. 「****567」.
+_MASKED_ACCOUNT: Final = re.compile(r"[*＊]{3,}\d{0,3}(?!\d)")
+_ANY_DIGIT: Final = re.compile(r"\d")  # ASCII and full-width alike
+
+# Japanese names of the fields, for error messages.
+_LABELS: Final[dict[str, str]] = {
+    "notice_no": "通知番号",
+    "certificate_no": "証明番号",
+    "insurer_no": "保険者番号",
+    "insurer_name": "保険者名",
+    "office": "担当課",
+    "office_phone": "電話番号",
+    "postal_code": "郵便番号",
+    "address": "住所",
+    "katagaki": "方書",
+    "name": "氏名",
+    "person_no": "宛名番号",
+    "insured_no": "被保険者番号",
+    "notes": "備考",
+    "review_body": "審査請求先",
+    "label": "期別",
+    "cause": "還付の理由",
+    "method": "支払方法",
+    "bank": "振込先口座",
+    "purpose": "使用目的",
+}
+
+
+def _check_digits(name: str, value: object, length: int) -> None:
+    if not (isinstance(value, str) and len(value) == length and _DIGITS.fullmatch(value)):
+        raise ValueError(
+            f"{_LABELS[name]}は{length}桁の数字です / {name} must be {length} ASCII digits: {value!r}"
+        )
+
+
+def _check_text(name: str, value: object, *, required: bool = True) -> None:
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ValueError(f"{_LABELS.get(name, name)}を指定してください / {name} must be a non-empty str")
+
+
+def _refuse_individual_number(name: str, value: str, document: str = "通知書") -> None:
+    # 番号法第19条: a 個人番号 may not be handed over outside the cases it lists, and a
+    # mailed notice is none of them.  The message names the field, never the digits.
+    if _TWELVE_DIGITS.search(value):
+        raise ValueError(
+            f"{_LABELS.get(name, name)}に12桁の番号があります。個人番号は{document}に印字できません / "
+            f"{name} contains a 12-digit number; a 個人番号 must never be printed on a {document}"
+        )
+
+
+def _refuse_in_all_fields(obj: DataclassInstance, document: str) -> None:
+    """Every printed str field, or str in a tuple field, of the dataclass ``obj``."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, str):
+            _refuse_individual_number(f.name, value, document)
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, str):
+                    _refuse_individual_number(f.name, item, document)
+
+
+def _check_fiscal_year(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"年度は整数です / fiscal_year must be an int: {value!r}")
+    wareki_fiscal_year_label(value)  # refuses years before the solar calendar
+
+
+def _check_addressee(doc: _Addressee, number_field: str) -> None:
+    """The fields every mailed document of this package shares (宛名, 発行者)."""
+    _check_date("発行日 / issued_on", doc.issued_on)
+    _check_digits("insurer_no", doc.insurer_no, 6)
+    _check_digits("person_no", doc.person_no, 10)
+    _check_digits("insured_no", doc.insured_no, 10)
+    for name in (number_field, "insurer_name", "office", "office_phone", "address", "name"):
+        _check_text(name, getattr(doc, name))
+    _check_text("katagaki", doc.katagaki, required=False)
+    if doc.postal_code is not None and not _POSTAL.fullmatch(doc.postal_code):
+        raise ValueError(
+            f"郵便番号は7桁の数字です（例 812-8577） / postal_code must be NNN-NNNN: {doc.postal_code!r}"
+        )
+    if not isinstance(doc.notes, tuple) or not all(isinstance(s, str) for s in doc.notes):
+        raise ValueError("備考は文字列のタプルです / notes must be a tuple of str")
+
+
+@dataclass(frozen=True)
+class RefundItem:
+    """One 過誤納: which 期, when and how much was paid, what was due, and why."""
+
+    fiscal_year: int  # 賦課年度 of the 期
+    label: str  # 期別, e.g. "第3期"
+    paid_on: date  # 納付日
+    paid: int  # 納付額 (円)
+    due: int  # 本来納付すべき額 (円): the 調定額 after any 更正
+    refund: int  # 過誤納額 (円) = paid - due
+    cause: str  # e.g. "過誤納（二重納付）", "更正による減額"
+
+    def __post_init__(self) -> None:
+        _check_fiscal_year(self.fiscal_year)
+        _check_text("label", self.label)
+        _check_text("cause", self.cause)
+        _check_date("納付日 / paid_on", self.paid_on)
+        _check_yen(f"{self.label}の納付額 / paid", self.paid)
+        _check_yen(f"{self.label}の本来の額 / due", self.due)
+        _check_yen(f"{self.label}の過誤納額 / refund", self.refund)
+        # 地方税法第17条: a 過誤納金 is what was paid beyond what was due.
+        if self.refund != self.paid - self.due:
+            raise ValueError(
+                f"{self.label}の過誤納額 {self.refund:,}円 が 納付額 {self.paid:,}円 − 本来の額 {self.due:,}円 "
+                "と一致しません / refund must equal paid - due"
+            )
+        if self.refund <= 0:
+            raise ValueError(
+                f"{self.label}の過誤納額は1円以上です / refund must be positive: {self.refund!r}"
+            )
+        _refuse_individual_number("label", self.label)
+        _refuse_individual_number("cause", self.cause)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundNotice:
+    """One 介護保険料還付通知書: the addressee, the 過誤納金, 充当, 還付加算金 and how it is paid.
+
+    ``__post_init__`` refuses a notice that does not add up (``refund_total`` must be
+    Σ refund − appropriated + interest), a 口座振込 without a masked account or with more
+    than three digits of it showing, and any printed text holding a 12-digit number
+    (番号法第19条).
+    """
+
+    issued_on: date  # 発行日
+    notice_no: str  # 通知番号
+    insurer_no: str  # 保険者番号, 6 digits
+    insurer_name: str  # e.g. "基盤市"
+    office: str  # 担当課
+    office_phone: str
+    # 宛名 (addressee), printed where the envelope window shows it.
+    postal_code: str | None
+    address: str
+    katagaki: str | None  # 方書
+    name: str
+    person_no: str  # 宛名番号, 10 digits
+    insured_no: str  # 被保険者番号, 10 digits
+    items: tuple[RefundItem, ...]  # 1 to MAX_ITEMS 過誤納
+    appropriated: int = 0  # 充当額: applied to premium still owed (地方税法第17条の2)
+    interest: int = 0  # 還付加算金 (地方税法第17条の4)
+    refund_total: int  # 還付額 = Σ refund − appropriated + interest
+    method: str  # "口座振込" or "窓口払"
+    bank: str | None = None  # e.g. "基盤銀行 本店 普通 ****567" (口座振込 only, masked)
+    payment_date: date | None = None  # 支払予定日 (required for 口座振込)
+    notes: tuple[str, ...] = ()
+    review_body: str = "介護保険審査会"  # 審査請求先 (介護保険法第183条, 第184条: one per 都道府県)
+
+    def __post_init__(self) -> None:
+        _check_addressee(self, "notice_no")
+        _check_text("review_body", self.review_body)
+        # 介護保険審査会 is set up in each 都道府県 (介護保険法第184条); a template's
+        # placeholder such as 「〇〇県」 must not reach a resident.
+        if not self.review_body.endswith("介護保険審査会") or re.search(r"[〇○◯]{2}", self.review_body):
+            raise ValueError(
+                f"審査請求先は「…介護保険審査会」です / review_body must name a 介護保険審査会: {self.review_body!r}"
+            )
+        self._check_items()
+        self._check_amounts()
+        self._check_payment()
+        _refuse_in_all_fields(self, "通知書")
+
+    def _check_items(self) -> None:
+        if not isinstance(self.items, tuple) or not all(isinstance(i, RefundItem) for i in self.items):
+            raise ValueError("過誤納の内訳は RefundItem のタプルです / items must be a tuple of RefundItem")
+        if not 1 <= len(self.items) <= MAX_ITEMS:
+            raise ValueError(
+                f"過誤納の内訳は1件から{MAX_ITEMS}件までです / items must hold 1 to {MAX_ITEMS}: {len(self.items)}件"
+            )
+        for item in self.items:
+            if item.paid_on > self.issued_on:
+                raise ValueError(
+                    f"{item.label}の納付日 {to_wareki(item.paid_on)} が発行日より後です / "
+                    "paid_on must not be after issued_on"
+                )
+
+    def _check_amounts(self) -> None:
+        _check_yen("充当額 / appropriated", self.appropriated)
+        _check_yen("還付加算金 / interest", self.interest)
+        _check_yen("還付額 / refund_total", self.refund_total)
+        overpaid = self.total_overpaid
+        # 地方税法第17条の2: only the 過誤納金 itself can be 充当; the 還付加算金 is added to
+        # what is left (同法第17条の4).
+        if self.appropriated > overpaid:
+            raise ValueError(
+                f"充当額 {self.appropriated:,}円 が過誤納金の合計 {overpaid:,}円 を超えています / "
+                "appropriated must not exceed the overpayment"
+            )
+        expected = overpaid - self.appropriated + self.interest
+        if self.refund_total != expected:
+            raise ValueError(
+                f"還付額 {self.refund_total:,}円 が 過誤納金 {overpaid:,}円 − 充当額 {self.appropriated:,}円 "
+                f"＋ 還付加算金 {self.interest:,}円 ＝ {expected:,}円 と一致しません / "
+                "refund_total must equal sum(refund) - appropriated + interest"
+            )
+        if self.refund_total == 0:
+            # Everything went to arrears: that is a 充当通知書, not a 還付通知書.
+            raise ValueError(
+                "還付額が0円です。全額を充当した場合は充当通知書を用いてください / refund_total must be positive"
+            )
+
+    def _check_payment(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(
+                f"支払方法は口座振込か窓口払です / method must be 口座振込 or 窓口払: {self.method!r}"
+            )
+        if self.payment_date is not None:
+            _check_date("支払予定日 / payment_date", self.payment_date)
+            if self.payment_date < self.issued_on:
+                raise ValueError(
+                    f"支払予定日 {to_wareki(self.payment_date)} が発行日 {to_wareki(self.issued_on)} より前です / "
+                    "payment_date must not be before issued_on"
+                )
+        if self.method == "窓口払":
+            if self.bank is not None:
+                raise ValueError("窓口払に振込先口座 / bank は指定できません")
+            return
+        _check_text("bank", self.bank)
+        assert self.bank is not None
+        # Only the last three digits of the account may show; branch codes and the like
+        # count too, so a long number cannot slip through in another part of the string.
+        if len(_ANY_DIGIT.findall(self.bank)) > 3 or not _MASKED_ACCOUNT.search(self.bank):
+            raise ValueError(
+                "振込先口座の口座番号は下3桁のみ表示し、残りは「*」で伏せてください（例 ****567） / "
+                "bank must mask the account number, showing at most its last 3 digits"
+            )
+        if self.payment_date is None:
+            raise ValueError("口座振込には支払予定日 / payment_date が必要です")
+
+    @property
+    def total_overpaid(self) -> int:
+        """過誤納金の合計: the sum of the 過誤納額 of the items."""
+        return sum(i.refund for i in self.items)
+
+
+def render(notices: Sequence[RefundNotice]) -> bytes:
+    """The PDF: one A4 portrait page per notice, all of one insurer (bulk printing)."""
+    if not notices:
+        raise ValueError("還付通知書がありません / no notices to render")
+    insurers = {n.insurer_name for n in notices}
+    if len(insurers) > 1:
+        raise ValueError(
+            f"保険者が混在しています / notices of several insurers in one PDF: {sorted(insurers)}"
+        )
+    buffer = io.BytesIO()
+    # The metadata names the document and the insurer only, never a person.
+    canvas = new_canvas(
+        buffer,
+        title=TITLE,
+        author=notices[0].insurer_name,
+        subject="地方税法第17条 過誤納金の還付（介護保険料）",
+    )
+    for index, notice in enumerate(notices, start=1):
+        _page(canvas, notice, index, len(notices))
+        canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+# --- layout (shared with kiban.notices.receipt_certificate) ------------------------------
+
+
+class _Addressee(Protocol):
+    """What the window-envelope header needs of a document."""
+
+    @property
+    def issued_on(self) -> date: ...
+    @property
+    def insurer_no(self) -> str: ...
+    @property
+    def insurer_name(self) -> str: ...
+    @property
+    def office(self) -> str: ...
+    @property
+    def office_phone(self) -> str: ...
+    @property
+    def postal_code(self) -> str | None: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def katagaki(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def person_no(self) -> str: ...
+    @property
+    def insured_no(self) -> str: ...
+    @property
+    def notes(self) -> tuple[str, ...]: ...
+
+
+def _header(canvas: Canvas, doc: _Addressee, number: str, *, head: bool = True) -> float:
+    """The addressee (for the envelope window) on the left, the issuer on the right.
+
+    The same layout as premium_notice._header; ``number`` is e.g. 「通知番号　…」, and
+    ``head=False`` leaves out 「…市長」 for a 証明書 that names it under its 証明文.
+    """
+    x, top, w = 22 * mm, PAGE_H - 16 * mm, 86 * mm
+    y = top
+    if doc.postal_code:
+        m = _POSTAL.fullmatch(doc.postal_code)
+        assert m is not None  # checked by _check_addressee
+        y = _block(canvas, f"〒{m[1]}-{m[2]}", x, y, w, font=GOTHIC, size=10)
+        y -= 1.5 * mm
+    y = _block(canvas, doc.address, x, y, w, font=GOTHIC, size=10.5, max_h=14 * mm)
+    if doc.katagaki:
+        y = _block(
+            canvas, doc.katagaki, x + 4 * mm, y - 0.5 * mm, w - 4 * mm, font=GOTHIC, size=10, max_h=9 * mm
+        )
+    # The gap above the name closes up when a long address would push it out of the window.
+    y -= max(0.5 * mm, min(4 * mm, y - (_WINDOW.y + 1.5 * mm) - 8 * mm))
+    name_box = Box(x + 4 * mm, y - 8 * mm, w - 4 * mm, 8 * mm)
+    # The name shrinks rather than wrap, so that 「様」 never stands alone on a line.
+    draw_fitted(canvas, f"{doc.name}　様", name_box, font=GOTHIC, size=14, min_size=7, keep_lines=True)
+    y = name_box.y
+    # The window's frame, faint, so the operator can check the fold.
+    canvas.saveState()
+    canvas.setStrokeColor(Color(0.8, 0.8, 0.8))
+    canvas.setLineWidth(0.3)
+    canvas.setDash(1, 2)
+    canvas.rect(_WINDOW.x, _WINDOW.y, _WINDOW.w, _WINDOW.h)
+    canvas.restoreState()
+
+    rx, rw = PAGE_W - _MARGIN - 72 * mm, 72 * mm
+    ry = PAGE_H - 16 * mm
+    ry = _block(canvas, to_wareki(doc.issued_on), rx, ry, rw, size=10, align="right")
+    ry = _block(canvas, number, rx, ry - 1 * mm, rw, size=9, align="right")
+    if head:
+        ry = _block(canvas, f"{doc.insurer_name}長", rx, ry - 5 * mm, rw, size=13, align="right")
+    ry = _block(canvas, f"保険者番号　{doc.insurer_no}", rx, ry - 1 * mm, rw, size=8.5, align="right")
+    ry = _block(canvas, f"（担当）{doc.office}", rx, ry - 3 * mm, rw, size=8.5, align="right", max_h=8 * mm)
+    ry = _block(canvas, f"電話　{doc.office_phone}", rx, ry - 0.5 * mm, rw, size=8.5, align="right")
+    return float(min(y, ry, PAGE_H - 60 * mm))
+
+
+def _title(canvas: Canvas, title: str, lead: str, top: float) -> float:
+    """The title and the lead sentence; returns their bottom."""
+    title_box = Box(_MARGIN, top - 14 * mm, _CONTENT_W, 10 * mm)
+    draw_fitted(canvas, title, title_box, font=MINCHO, size=18, align="center")
+    return _block(canvas, lead, _MARGIN + 4 * mm, title_box.y - 3 * mm, _CONTENT_W - 4 * mm, size=10)
+
+
+def _numbers(canvas: Canvas, doc: _Addressee, top: float) -> float:
+    """The row 被保険者番号 / 宛名番号 (unframed: the caller frames its block)."""
+    x, half, lw, row = _MARGIN, _CONTENT_W / 2, 32 * mm, 6.5 * mm
+    _cell(canvas, Box(x, top - row, lw, row), "被保険者番号", label=True, size=8.5)
+    _cell(canvas, Box(x + lw, top - row, half - lw, row), doc.insured_no)
+    _cell(canvas, Box(x + half, top - row, lw, row), "宛名番号", label=True, size=8.5)
+    _cell(canvas, Box(x + half + lw, top - row, half - lw, row), doc.person_no)
+    return float(top - row)
+
+
+def _footer(canvas: Canvas, doc: _Addressee, title: str, number: str, index: int, total: int) -> None:
+    canvas.setFillColor(_GREY)
+    canvas.setFont(MINCHO, 7)
+    canvas.drawRightString(
+        PAGE_W - _MARGIN, 8 * mm, f"{doc.insurer_name}　{title}　{number}　{index} / {total}"
+    )
+    canvas.setFillColor(black)
+
+
+_NOTE_SIZE: Final = 8.5
+_ROW: Final = 6.5 * mm
+_BIG: Final = 11 * mm
+
+
+def _fit_notes(notes: list[tuple[str, str]], max_h: float) -> tuple[float, float]:
+    """The font size at which ``notes`` take at most ``max_h`` (down to 6 pt), and their height."""
+    size = _NOTE_SIZE
+    width = _CONTENT_W - 2 * mm
+    while size > 6.0 and _hanging_height(notes, MINCHO, size, width) > max_h:
+        size -= 0.25
+    return size, _hanging_height(notes, MINCHO, size, width)
+
+
+def _page(canvas: Canvas, notice: RefundNotice, index: int, total: int) -> None:
+    y = _header(canvas, notice, f"通知番号　{notice.notice_no}")
+    y = _title(canvas, TITLE, LEAD, y)
+    top = y - 4 * mm
+    y = _numbers(canvas, notice, top)
+    canvas.setLineWidth(_THICK)
+    canvas.rect(_MARGIN, y, _CONTENT_W, top - y)
+    review_top = _review(canvas, notice)
+    notes = [("・", s) for s in _standard_notes(notice)]
+    size, notes_h = _fit_notes(notes, 30 * mm)
+    # From the bottom up: 教示, notes, 支払方法 (3 rows), 還付額の計算 (3 rows + the big one).
+    below = 3 * _ROW + 3 * mm + 3 * _ROW + _BIG + 4 * mm
+    floor = review_top + 3 * mm + notes_h + 3 * mm + below
+    y = _items(canvas, notice, y - 5 * mm, floor)
+    y = _totals(canvas, notice, y - 3 * mm)
+    y = _payment(canvas, notice, y - 3 * mm)
+    _draw_hanging(canvas, notes, _MARGIN + 2 * mm, y - 3 * mm, _CONTENT_W - 2 * mm, MINCHO, size)
+    _footer(canvas, notice, TITLE, notice.notice_no, index, total)
+
+
+def _items(canvas: Canvas, notice: RefundNotice, top: float, floor: float) -> float:
+    """The table of the 過誤納 between ``top`` and ``floor``; returns its bottom."""
+    x, w = _MARGIN, _CONTENT_W
+    canvas.setFont(GOTHIC, 10)
+    canvas.drawString(x, top - 10, "過誤納金の内訳")
+    top -= 5.5 * mm
+    n_rows = len(notice.items) + 2  # header, items, 合計
+    row = min(6.5 * mm, (top - floor) / n_rows)
+    size = max(5.0, min(9.5, row * 0.68))
+    cols = (22 * mm, 16 * mm, 31 * mm, 23 * mm, 23 * mm, 23 * mm, w - 138 * mm)
+    heads = ("年度", "期別", "納付日", "納付額", "本来の額", "過誤納額", "理由")
+    right = {3, 4, 5}
+    y = top
+    cx = x
+    for cw, head in zip(cols, heads, strict=True):
+        _cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
+        cx += cw
+    y -= row
+    for item in notice.items:
+        values = (
+            wareki_fiscal_year_label(item.fiscal_year),
+            item.label,
+            to_wareki(item.paid_on),
+            format_yen(item.paid),
+            format_yen(item.due),
+            format_yen(item.refund),
+            item.cause,
+        )
+        cx = x
+        for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
+            _cell(
+                canvas,
+                Box(cx, y - row, cw, row),
+                value,
+                size=size if col != 6 else min(size, 8.5),
+                align="right" if col in right else None,
+            )
+            cx += cw
+        y -= row
+    label_w = sum(cols[:5])
+    _cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
+    _cell(
+        canvas,
+        Box(x + label_w, y - row, cols[5], row),
+        format_yen(notice.total_overpaid),
+        size=size + 0.5,
+        align="right",
+    )
+    _cell(canvas, Box(x + label_w + cols[5], y - row, cols[6], row))
+    y -= row
+    canvas.setLineWidth(_THICK)
+    canvas.rect(x, y, w, top - y)
+    return float(y)
+
+
+def _totals(canvas: Canvas, notice: RefundNotice, top: float) -> float:
+    """過誤納金 − 充当額 ＋ 還付加算金 ＝ 還付額, the last one large; returns the bottom."""
+    x, w = _MARGIN, _CONTENT_W
+    lw = 88 * mm
+    y = top
+    rows = (
+        ("過誤納金の合計", format_yen(notice.total_overpaid)),
+        # 地方税法第17条の2: applied first to premium the person still owes.
+        ("未納の保険料への充当額（差し引き）", _signed("−", notice.appropriated)),
+        # 地方税法第17条の4: added for the days the city held the money.
+        ("還付加算金（加算）", _signed("＋", notice.interest)),
+    )
+    for label, value in rows:
+        _cell(canvas, Box(x, y - _ROW, lw, _ROW), label, label=True, size=9)
+        _cell(canvas, Box(x + lw, y - _ROW, w - lw, _ROW), value, align="right")
+        y -= _ROW
+    _cell(canvas, Box(x, y - _BIG, lw, _BIG), "還付額", label=True, size=11)
+    _cell(
+        canvas, Box(x + lw, y - _BIG, w - lw, _BIG), format_yen(notice.refund_total), size=17, align="right"
+    )
+    y -= _BIG
+    canvas.setLineWidth(_THICK)
+    canvas.rect(x, y, w, top - y)
+    canvas.setLineWidth(1.6)
+    canvas.rect(x + lw, y, w - lw, _BIG)
+    canvas.setLineWidth(_THIN)
+    return float(y)
+
+
+def _signed(sign: str, amount: int) -> str:
+    return f"{sign} {format_yen(amount)}" if amount else format_yen(0)
+
+
+def _payment(canvas: Canvas, notice: RefundNotice, top: float) -> float:
+    """How and when the 還付額 is paid; returns the bottom."""
+    x, w = _MARGIN, _CONTENT_W
+    lw = 32 * mm
+    if notice.method == "口座振込":
+        assert notice.bank is not None and notice.payment_date is not None  # checked by RefundNotice
+        rows = (
+            ("支払方法", "口座振込"),
+            ("振込先", notice.bank),
+            ("支払予定日", to_wareki(notice.payment_date)),
+        )
+    else:
+        start = "この通知が届いた日" if notice.payment_date is None else to_wareki(notice.payment_date)
+        rows = (
+            ("支払方法", "窓口払"),
+            ("受取場所", notice.office),
+            ("支払予定日", f"{start}からお受け取りいただけます"),
+        )
+    y = top
+    for label, value in rows:
+        _cell(canvas, Box(x, y - _ROW, lw, _ROW), label, label=True, size=8.5)
+        _cell(canvas, Box(x + lw, y - _ROW, w - lw, _ROW), value)
+        y -= _ROW
+    canvas.setLineWidth(_THICK)
+    canvas.rect(x, y, w, top - y)
+    canvas.setLineWidth(_THIN)
+    return float(y)
+
+
+def _standard_notes(notice: RefundNotice) -> list[str]:
+    notes: list[str] = []
+    if notice.appropriated:
+        notes.append(
+            f"過誤納金のうち{format_yen(notice.appropriated)}は、納期限を過ぎた未納の介護保険料に充当しました"
+            "（地方税法第17条の2）。"
+        )
+    if notice.interest:
+        notes.append(
+            f"還付加算金{format_yen(notice.interest)}は、法令に定める期間の日数に応じて加算したものです"
+            "（地方税法第17条の4）。"
+        )
+    if notice.method == "口座振込":
+        notes.append("支払予定日に上記の口座へ振り込みます。口座番号は下3桁のみ表示しています。")
+    else:
+        notes.append("この通知書と本人確認書類をお持ちのうえ、上記の受取場所でお受け取りください。")
+    notes.append(PRESCRIPTION_NOTE)
+    return notes + list(notice.notes)
+
+
+def _review(canvas: Canvas, notice: RefundNotice) -> float:
+    """The 教示 at the foot of the page; returns its top.
+
+    The same text as the 決定通知書's (premium_notice._review): the 還付 (and any 充当) is
+    a 処分 on 保険料 reviewable by the 介護保険審査会 (介護保険法第183条), told per
+    行政不服審査法第82条 and 行政事件訴訟法第46条; 3 months to request (同法第192条),
+    6 months to sue after the 裁決 (行政事件訴訟法第14条), the 市町村 as 被告 represented
+    by its 長 (同法第11条), the 審査請求 first (介護保険法第196条).
+    """
+    name = notice.insurer_name
+    items = [
+        (
+            "1　",
+            "この処分に不服がある場合は、この処分があったことを知った日の翌日から起算して3か月以内に、"
+            f"{notice.review_body}に対して審査請求をすることができます（介護保険法第183条、第192条）。",
+        ),
+        (
+            "2　",
+            "この処分の取消しの訴えは、審査請求に対する裁決の送達を受けた日の翌日から起算して6か月以内に、"
+            f"{name}を被告として（訴訟において{name}を代表する者は{name}長となります）提起することができます"
+            "（介護保険法第196条により審査請求の裁決を経た後でなければ提起できません）。",
+        ),
+    ]
+    inner_w = _CONTENT_W - 6 * mm
+    size = 8.0
+    heading_h = 5 * mm
+    h = _hanging_height(items, MINCHO, size, inner_w)
+    box = Box(_MARGIN, _BOTTOM, _CONTENT_W, heading_h + h + 5 * mm)
+    canvas.setLineWidth(_THIN)
+    canvas.rect(box.x, box.y, box.w, box.h)
+    canvas.setFont(GOTHIC, 9)
+    canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 9 * 0.88, "教示")
+    _draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - heading_h, inner_w, MINCHO, size)
+    return box.top
