@@ -130,3 +130,33 @@ def demand_command(
         f"{label} {run.demands:,} 期別・{run.persons:,} 人、未納 {run.unpaid:,} 円（一括 {run.batch_id}）"
         + (f"。納期限後20日を過ぎた督促 {run.late:,} 件" if run.late else "")
     )
+
+
+@app.command("refund-interest")
+def refund_interest_command(
+    amount: int = typer.Option(..., "--amount", help="過誤納金の額（円）"),
+    start: str = typer.Option(
+        ..., "--from", help="起算日 YYYY-MM-DD（賦課の減額による過納金は納付の日の翌日）"
+    ),
+    end: str = typer.Option(..., "--to", help="還付のための支出を決定した日（又は充当をした日） YYYY-MM-DD"),
+    as_json: bool = typer.Option(False, "--json", help="結果を JSON で出力"),
+) -> None:
+    """還付加算金を試算し、期間・割合・日数・端数処理と出典を示します。"""
+    from kiban.collection.refund_interest import (
+        RefundInterestError,
+        compute_refund_interest,
+    )
+    from kiban.collection.refund_interest import YearNotVerified as RefundYearNotVerified
+
+    first = _date(start, "--from")
+    last = _date(end, "--to")
+    try:
+        result = compute_refund_interest(amount, first, last)
+    except (RefundInterestError, RefundYearNotVerified) as exc:
+        typer.echo(f"エラー: {exc.args[0] if exc.args else exc}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    for line in result.explanation():
+        typer.echo(line)
