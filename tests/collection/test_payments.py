@@ -235,3 +235,57 @@ def test_an_overpayment_is_appropriated_to_the_oldest_arrears_first(
             conn, clerk, person_no=A, business="kaigo", on=date(2025, 10, 1), order="newest", due_only=False
         )
     assert [(m.label, m.amount) for m in made2] == [("第10期", 1_800)] and left == 0
+
+
+def test_refund_with_interest_and_the_receipt_certificate(
+    assessed, app_engine: Engine, clerk, staff_ctx, tmp_path
+) -> None:
+    import subprocess
+
+    from kiban.collection import refunds
+    from kiban.kaigo.assessment import receivables as kaigo_receivables
+    from kiban.security.errors import AccessDenied
+    from kiban.shared.mynumber import contains_my_number
+
+    a = assessed[A]
+    chief = staff_ctx(Business.KAIGO, role="chief", purpose="kaigo.collection")
+    # 第1期 paid with 2,000,000 too much (a mistyped amount) on 2025-07-30; nothing to 充当 that day.
+    data = file(f"W1,{a[0].payment_no},2025-07-30,2002389,基盤銀行")
+    payments.import_payments(app_engine, clerk, channel="bank", data=data, file_name="w.csv", today=TODAY)
+    with app_engine.begin() as conn, pytest.raises(AccessDenied):
+        refunds.decide_refund(conn, clerk, person_no=A, business="kaigo", decided_on=date(2025, 12, 1),
+                              payment_date=date(2025, 12, 10))  # fmt: skip
+    with app_engine.begin() as conn:
+        refund = refunds.decide_refund(
+            conn,
+            chief,
+            person_no=A,
+            business="kaigo",
+            decided_on=date(2026, 7, 30),
+            payment_date=date(2026, 8, 10),
+        )
+        # 還付加算金 (地方税法第17条の4, rates kiban/rules/refund_interest/standard.toml): 2,000,000 for
+        # 2025-07-31..2025-12-31 (154 days at 0.9%) and 2026-01-01..2026-07-30 (211 days at 1.3%):
+        # 2,000,000 × (0.009 × 154 + 0.013 × 211) / 365 = 22,624.6… → 100円未満切捨て 22,600.
+        assert (refund.amount, refund.interest, refund.total) == (2_000_000, 22_600, 2_022_600)
+        with pytest.raises(refunds.RefundError, match="還付する過誤納はありません"):
+            refunds.decide_refund(conn, chief, person_no=A, business="kaigo", decided_on=date(2026, 7, 30),
+                                  method="窓口払")  # fmt: skip
+        notice = kaigo_receivables.refund_pdf(conn, clerk, refund=refund, issued_on=date(2026, 7, 31),
+                                              bank="基盤銀行 本店 普通 ****567")  # fmt: skip
+        receipt = kaigo_receivables.receipt_pdf(
+            conn, clerk, person_no=A, period_from=date(2025, 1, 1), period_to=date(2025, 12, 31),
+            purpose="確定申告（社会保険料控除）", issued_on=date(2026, 2, 1),
+        )  # fmt: skip
+    texts = []
+    for name, pdf in (("r.pdf", notice), ("c.pdf", receipt)):
+        path = tmp_path / name
+        path.write_bytes(pdf)
+        texts.append(
+            subprocess.run(
+                ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+            ).stdout
+        )
+    assert "介護保険料還付通知書" in texts[0] and "2,022,600" in texts[0] and "****567" in texts[0]
+    assert "介護保険料納付済確認書" in texts[1] and "2,389" in texts[1]
+    assert not contains_my_number("".join(texts))

@@ -161,3 +161,92 @@ def demand_pdf(engine: Engine, batch_id: int) -> bytes:
             detail={"what": "collection.demand.pdf", "batch_id": batch_id, "notices": len(notices)},
         )  # fmt: skip
     return pdf
+
+
+def _addressee(conn: Any, person_id: int) -> dict[str, Any]:
+    from kiban.identity import repo as identity_repo
+
+    d = identity_repo.current_version(conn, person_id).data
+    return {
+        "postal_code": d.postal_code, "address": d.address, "katagaki": d.katagaki,
+        "name": f"{d.family_name}　{d.given_name or ''}".strip(),
+    }  # fmt: skip
+
+
+def _insured_of(conn: Any, person_no: str) -> Any:
+    return conn.execute(
+        text(
+            "SELECT p.person_id, p.person_no, i.insured_no, i.insurer_no, ins.name AS insurer_name"
+            " FROM identity.person p JOIN kaigo.insured i ON i.person_id = p.person_id"
+            " JOIN kaigo.insurer ins ON ins.insurer_no = i.insurer_no WHERE p.person_no = :p"
+        ),
+        {"p": person_no},
+    ).one()
+
+
+def refund_pdf(conn: Any, ctx: Any, *, refund: Any, issued_on: Any, bank: str | None = None) -> bytes:
+    """介護保険料還付通知書 of a 還付 decision (kiban.collection.refunds.decide_refund)."""
+    from kiban.notices import refund_notice
+
+    guard.require(conn, ctx, action=Action.PRINT, subjects=[refund.person_no], min_rank=1, log=False)
+    who = _insured_of(conn, refund.person_no)
+    notice = refund_notice.RefundNotice(
+        issued_on=issued_on, notice_no=f"R{refund.refund_id:08d}", insurer_no=who.insurer_no,
+        insurer_name=who.insurer_name, office=f"{who.insurer_name} {service.OFFICE}", office_phone=service.OFFICE_PHONE,
+        **_addressee(conn, who.person_id), person_no=who.person_no, insured_no=who.insured_no,
+        items=tuple(
+            refund_notice.RefundItem(
+                fiscal_year=line.fiscal_year, label=line.label, paid_on=line.paid_on, paid=line.amount, due=0,
+                refund=line.amount, cause=line.cause,
+            )
+            for line in refund.lines
+        ),
+        interest=refund.interest, refund_total=refund.total, method=refund.method,
+        bank=bank if refund.method == "口座振込" else None, payment_date=refund.payment_date,
+    )  # fmt: skip
+    audit.record(
+        conn, ctx, action=Action.PRINT, subjects=[refund.person_no],
+        detail={"what": "collection.refund.notice", "refund_id": refund.refund_id},
+    )  # fmt: skip
+    return refund_notice.render([notice])
+
+
+def receipt_pdf(
+    conn: Any, ctx: Any, *, person_no: str, period_from: Any, period_to: Any, purpose: str, issued_on: Any
+) -> bytes:
+    """介護保険料納付済確認書 of the 普通徴収 paid in a period (e.g. a year, for 社会保険料控除)."""
+    from kiban.notices import receipt_certificate
+
+    guard.require(conn, ctx, action=Action.PRINT, subjects=[person_no], min_rank=1, log=False)
+    who = _insured_of(conn, person_no)
+    rows = conn.execute(
+        text(
+            "SELECT r.fiscal_year, r.label, r.due_date, r.amount, sum(p.applied)::int AS paid, max(p.paid_on) AS paid_on"
+            " FROM collection.receivable r JOIN collection.payment p USING (receivable_id)"
+            " WHERE r.person_id = :p AND r.business = 'kaigo' AND r.method = 'ordinary'"
+            " AND p.paid_on BETWEEN :f AND :t AND p.applied > 0"
+            " GROUP BY r.receivable_id, r.fiscal_year, r.label, r.due_date, r.amount ORDER BY r.due_date"
+        ),
+        {"p": who.person_id, "f": period_from, "t": period_to},
+    ).all()
+    if not rows:
+        raise ValueError(f"宛名番号 {person_no} の {period_from}〜{period_to} の納付はありません")
+    cert = receipt_certificate.ReceiptCertificate(
+        issued_on=issued_on, certificate_no=f"P{who.insured_no}-{period_to:%Y%m%d}", insurer_no=who.insurer_no,
+        insurer_name=who.insurer_name, office=f"{who.insurer_name} {service.OFFICE}", office_phone=service.OFFICE_PHONE,
+        **_addressee(conn, who.person_id), person_no=who.person_no, insured_no=who.insured_no,
+        period_from=period_from, period_to=period_to,
+        items=tuple(
+            receipt_certificate.PaidItem(
+                fiscal_year=r.fiscal_year, label=r.label, due_date=r.due_date, amount=r.amount, paid=r.paid,
+                paid_on=r.paid_on,
+            )
+            for r in rows
+        ),
+        purpose=purpose,
+    )  # fmt: skip
+    audit.record(
+        conn, ctx, action=Action.PRINT, subjects=[person_no],
+        detail={"what": "collection.receipt_certificate", "rows": len(rows)},
+    )  # fmt: skip
+    return receipt_certificate.render([cert])

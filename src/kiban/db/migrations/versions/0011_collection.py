@@ -97,6 +97,23 @@ DDL = [
     )
     """,
     "CREATE INDEX overpayment_person ON collection.overpayment (person_id, business)",
+    # 還付 (地方税法第17条の例; 還付加算金 第17条の4): one decision (支出決定) per person and day,
+    # naming the 過誤納 it pays out.
+    """
+    CREATE TABLE collection.refund (
+        refund_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        business      text NOT NULL,
+        person_id     bigint NOT NULL REFERENCES identity.person,
+        decided_on    date NOT NULL,
+        amount        integer NOT NULL CHECK (amount > 0),
+        interest      integer NOT NULL DEFAULT 0 CHECK (interest >= 0),
+        method        text NOT NULL CHECK (method IN ('口座振込', '窓口払')),
+        payment_date  date,
+        decided_by    bigint NOT NULL REFERENCES security.staff,
+        recorded_at   timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+    "ALTER TABLE collection.overpayment ADD COLUMN refund_id bigint REFERENCES collection.refund",
     # 督促 (地方自治法第231条の3第1項: 期限を指定して督促; 介護保険法第200条第2項: 時効の更新) — once
     # per 期別 — and later 催告 (reminders, any number); a run is one batch with its PDF.
     """
