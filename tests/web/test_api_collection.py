@@ -40,6 +40,7 @@ __all__ = [
 pytestmark = pytest.mark.usefixtures("clean_identity")
 
 IMPORT = "/collection/payments/import"
+FY_END = __import__("datetime").date(2026, 3, 31)
 SYNC = "/collection/receivables/sync"
 PAY = f"/kaigo/persons/{A}/account/payments"
 ROUTES = [
@@ -211,3 +212,34 @@ def test_the_receivables_made_from_the_screen_report_their_counts(town, app_engi
     again = clerk.post(SYNC, {"fiscal_year": str(FY)})
     assert again.status_code == 303 and _state(app_engine)[3] == created
     assert "新たな期別 0件" in clerk.get(IMPORT).text
+
+
+def test_overpayment_appropriated_refunded_by_a_chief_and_the_receipt_certificate(
+    app_engine: Engine, org: Org, assessed, staff_ctx
+) -> None:
+    from kiban.collection import payments
+
+    clerk = _staff(app_engine, org, "clerk")
+    chief = _staff(app_engine, org, "chief")
+    a = assessed[A]
+    # 第1期 paid with 10,000 too much on 2025-07-30 (bank file), as a clerk imports it.
+    ctx = staff_ctx(Business.KAIGO, purpose="kaigo.collection")
+    data = file(f"{uuid.uuid4().hex[:8]},{a[0].payment_no},2025-07-30,12389,基盤銀行")
+    payments.import_payments(app_engine, ctx, channel="bank", data=data, file_name="x.csv", today=FY_END)
+    # 充当 from the screen: to the oldest unpaid 期別 past due (today is after every 納期限 of FY2025).
+    done = clerk.post(f"/kaigo/persons/{A}/account/appropriate")
+    assert done.status_code == 303, done.text
+    paid = [r.paid for r in rows_of(app_engine, A)]
+    assert paid[:5] == [2_389, 2_100, 2_100, 2_100, 2_100] and sum(paid) == 2_389 + 10_000
+    # Nothing left to refund now; a clerk may not decide a refund at all (係長).
+    refused = clerk.post(f"/kaigo/persons/{A}/account/refund", {"method": "窓口払"})
+    assert refused.status_code == 403 and "還付を決定できません" in refused.text
+    nothing = chief.post(f"/kaigo/persons/{A}/account/refund", {"method": "窓口払"})
+    assert nothing.status_code == 422 and "還付する過誤納はありません" in nothing.text
+    incomplete = chief.post(f"/kaigo/persons/{A}/account/refund", {"method": "口座振込"})
+    assert incomplete.status_code == 422 and "支払予定日" in incomplete.text
+    receipt = clerk.get(f"/kaigo/persons/{A}/account/receipt.pdf?period_from=2025-01-01&period_to=2026-12-31")
+    assert receipt.status_code == 200 and receipt.headers["content-type"] == "application/pdf"
+    assert receipt.content.startswith(b"%PDF")
+    page = clerk.get(f"/kaigo/persons/{A}/account")
+    assert "過誤納の充当・還付" in page.text and not contains_my_number(page.text)

@@ -29,7 +29,7 @@ from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine, text
 
-from kiban.collection import demands, receivables
+from kiban.collection import appropriation, demands, receivables, refunds
 from kiban.collection import payments as pay
 from kiban.identity import persons
 from kiban.identity.model import CLERK_RANK
@@ -349,6 +349,98 @@ def record_counter_payment(
         f"{year_label(int(target.fiscal_year))} {target.label} の窓口収納 {yen:,}円を記録しました"
         f"（{result.get(status, status)}）。",
     )
+
+
+# -- 過誤納: 充当・還付, and the 納付済確認書 --------------------------------------------------------
+
+
+def _pdf(data: bytes, name: str) -> Response:
+    return Response(
+        data, media_type="application/pdf",
+        headers={"Content-Disposition": f"inline; filename={name}", "Cache-Control": "no-store"},
+    )  # fmt: skip
+
+
+@router.post("/kaigo/persons/{person_no}/account/appropriate", response_class=HTMLResponse)
+def appropriate_overpayment(request: Request, engine: EngineDep, staff: StaffDep, person_no: str) -> Response:
+    """充当: the person's open 過誤納 to the oldest unpaid 期別 past due (担当者)."""
+    try:
+        with engine.begin() as conn:
+            made, left = appropriation.appropriate(conn, staff.ctx, person_no=person_no, business=BUSINESS)
+    except AccessDenied as exc:
+        return _account_page(request, engine, staff, person_no, error=f"充当できません: {exc}", status=403)
+    except Refused as exc:
+        return _account_page(request, engine, staff, person_no, error=f"充当できません: {message(exc)}")
+    done = (
+        "、".join(f"{m.fiscal_year}年度 {m.label} {m.amount:,}円" for m in made)
+        or "充当する滞納はありませんでした"
+    )
+    return redirect(f"/kaigo/persons/{person_no}/account", f"充当: {done}。還付できる残りは {left:,}円です。")
+
+
+@router.post("/kaigo/persons/{person_no}/account/refund", response_model=None)
+def decide_refund(
+    request: Request,
+    engine: EngineDep,
+    staff: StaffDep,
+    person_no: str,
+    method: Annotated[str, Form()] = "口座振込",
+    payment_date: Annotated[str, Form()] = "",
+    bank: Annotated[str, Form()] = "",
+) -> Response:
+    """還付の決定 (係長) of the open 過誤納 with 還付加算金; answers with the 還付通知書 (PDF)."""
+    try:
+        day = parse_date(payment_date, "支払予定日") if payment_date else None
+        if method == "口座振込" and day is None:
+            # Checked before the decision: the form is incomplete whoever sends it.
+            raise InputError("口座振込の支払予定日を入力してください")
+        with engine.begin() as conn:
+            refund = refunds.decide_refund(
+                conn, staff.ctx, person_no=person_no, business=BUSINESS, decided_on=clock.today(),
+                method=method, payment_date=day,
+            )  # fmt: skip
+            pdf = kaigo_receivables.refund_pdf(
+                conn, staff.ctx, refund=refund, issued_on=clock.today(), bank=bank.strip() or None
+            )
+    except AccessDenied as exc:
+        return _account_page(
+            request, engine, staff, person_no, error=f"還付を決定できません: {exc}", status=403
+        )
+    except (*Refused, refunds.RefundError, ValueError) as exc:
+        return _account_page(request, engine, staff, person_no, error=f"還付を決定できません: {message(exc)}")
+    return _pdf(pdf, f"refund-{refund.refund_id}.pdf")
+
+
+@router.get("/kaigo/persons/{person_no}/account/receipt.pdf", response_model=None)
+def receipt_certificate(
+    request: Request,
+    engine: EngineDep,
+    staff: StaffDep,
+    person_no: str,
+    period_from: str = "",
+    period_to: str = "",
+    purpose: str = "確定申告（社会保険料控除）",
+) -> Response:
+    """納付済確認書 of the 普通徴収 paid in a period (e.g. 1 January – 31 December for 社会保険料控除)."""
+    try:
+        start = parse_date(period_from, "対象期間（から）")
+        end = parse_date(period_to, "対象期間（まで）")
+        if start is None or end is None:
+            raise InputError("対象期間を入力してください")
+        with engine.begin() as conn:
+            pdf = kaigo_receivables.receipt_pdf(
+                conn, staff.ctx, person_no=person_no, period_from=start, period_to=end,
+                purpose=purpose.strip() or "確定申告（社会保険料控除）", issued_on=clock.today(),
+            )  # fmt: skip
+    except AccessDenied as exc:
+        return _account_page(
+            request, engine, staff, person_no, error=f"納付済確認書を発行できません: {exc}", status=403
+        )
+    except (*Refused, ValueError) as exc:
+        return _account_page(
+            request, engine, staff, person_no, error=f"納付済確認書を発行できません: {message(exc)}"
+        )
+    return _pdf(pdf, f"receipt-{person_no}.pdf")
 
 
 # -- 収納ファイル取込 (the office's page) -----------------------------------------------------------
