@@ -33,6 +33,8 @@ def test_demo_without_configuration_builds_a_city(tmp_path: Path) -> None:
     assert "介護保険料 本算定" in result.stdout and "第1段階" in result.stdout
     notices = sorted((tmp_path / "home" / "out").glob("kaigo-premium-notices-*.pdf"))
     assert notices and notices[0].read_bytes().startswith(b"%PDF")
+    # 収納・滞納: a bank file is matched and the unpaid 期別 get their 督促状.
+    assert "収納ファイル:" in result.stdout and "を消込" in result.stdout and "督促:" in result.stdout
     # The embedded server kept its data under KIBAN_HOME and was stopped when the command ended.
     pgdata = tmp_path / "home" / "pg"
     assert (pgdata / "PG_VERSION").exists()

@@ -201,6 +201,57 @@ def _kaigo_premium(run: DemoRun) -> str:
     return line
 
 
+def _collection(run: DemoRun) -> str:
+    # 収納・滞納: a synthetic bank file pays the 普通徴収 期別 already due (one person in twelve stops
+    # paying from the 第7期, one 期別 in fifty is paid twice over), then the 督促 run and its 督促状. A second demo
+    # run imports nothing new (the same file) and demands nothing twice.
+    from kiban.collection import demands, payments
+    from kiban.kaigo.assessment import receivables as kaigo_receivables
+    from kiban.security.batch import batch_context
+    from kiban.security.context import Business
+
+    engine = get_engine()
+    today = clock.today()
+    with engine.connect() as conn:
+        due = conn.execute(
+            text(
+                "SELECT receivable_id, person_id, period, payment_no, due_date, amount FROM collection.receivable"
+                " WHERE business = 'kaigo' AND method = 'ordinary' AND amount > 0 AND due_date < :d"
+                " ORDER BY receivable_id"
+            ),
+            {"d": today},
+        ).all()
+    if not due:
+        return "納期限の来た普通徴収の期別はありません（省略）"
+    lines = [",".join(payments.HEADER)]
+    for r in due:
+        if r.person_id % 12 == 0 and r.period >= 7:
+            continue  # one in twelve has stopped paying from the 第7期: 滞納
+        amount = int(r.amount) * (2 if r.receivable_id % 50 == 0 else 1)
+        paid_on = min(r.due_date, today)
+        lines.append(f"DEMO{r.receivable_id:09d},{r.payment_no},{paid_on.isoformat()},{amount},基盤銀行")
+    data = ("\r\n".join(lines) + "\r\n").encode()
+    with engine.begin() as conn:
+        ctx = batch_context(conn, Business.KAIGO, "kaigo.collection", "収納ファイル取込（デモ）")
+    result = payments.import_payments(engine, ctx, channel="bank", data=data, file_name="demo-bank.csv")
+    run_ = demands.demand_run(engine, ctx, business="kaigo", as_of=today)
+    out = config.home() / "out" / "kaigo-demands.pdf"
+    if run_.demands:
+        pdf = kaigo_receivables.demand_pdf(engine, run_.batch_id)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(pdf)
+    line = (
+        "収納ファイル: 取込済み（変更なし）"
+        if result.already_imported
+        else f"収納ファイル: {result.imported:,} 件を消込（完納 {result.applied:,}・過納 {result.over:,}）"
+    )
+    line += f"\n督促: {run_.demands:,} 期別・{run_.persons:,} 人" + (
+        f"（督促状 {out}）" if run_.demands else "（新たな対象なし）"
+    )
+    line += "\n滞納整理の画面（介護保険 担当でログインして開く）: /collection/arrears"
+    return line
+
+
 STEPS: list[Step] = [
     Step("データベースを準備", _database),
     Step("合成都市を作成", _city),
@@ -210,6 +261,7 @@ STEPS: list[Step] = [
     Step("住民記録を宛名ハブに取込", _identity),
     Step("介護保険の資格処理と被保険者証の一括交付", _kaigo),
     Step("介護保険料の本算定と決定通知書の一括作成", _kaigo_premium),
+    Step("介護保険料の収納・消込と督促", _collection),
 ]
 
 
