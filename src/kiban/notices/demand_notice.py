@@ -37,14 +37,13 @@ from kiban.notices.premium_notice import (
     _THICK,
     _THIN,
     _TWELVE_DIGITS,
-    _WINDOW,
-    PAGE_H,
     PAGE_W,
     _block,
     _cell,
     _check_yen,
     _draw_hanging,
     _hanging_height,
+    draw_header,
 )
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
@@ -295,43 +294,12 @@ def _page(canvas: Canvas, notice: DemandNotice, index: int, total: int) -> None:
 
 def _header(canvas: Canvas, notice: DemandNotice) -> float:
     """The addressee (for the envelope window) on the left, the issuer on the right."""
-    x, top, w = 22 * mm, PAGE_H - 16 * mm, 86 * mm
-    y = top
-    if notice.postal_code:
-        m = _POSTAL.fullmatch(notice.postal_code)
-        assert m is not None  # checked by DemandNotice
-        y = _block(canvas, f"〒{m[1]}-{m[2]}", x, y, w, font=GOTHIC, size=10)
-        y -= 1.5 * mm
-    y = _block(canvas, notice.address, x, y, w, font=GOTHIC, size=10.5, max_h=14 * mm)
-    if notice.katagaki:
-        y = _block(
-            canvas, notice.katagaki, x + 4 * mm, y - 0.5 * mm, w - 4 * mm, font=GOTHIC, size=10, max_h=9 * mm
-        )
-    # The gap above the name closes up when a long address would push it out of the window.
-    y -= max(0.5 * mm, min(4 * mm, y - (_WINDOW.y + 1.5 * mm) - 8 * mm))
-    name_box = Box(x + 4 * mm, y - 8 * mm, w - 4 * mm, 8 * mm)
-    # The name shrinks rather than wrap, so that 「様」 never stands alone on a line.
-    draw_fitted(canvas, f"{notice.name}　様", name_box, font=GOTHIC, size=14, min_size=7, keep_lines=True)
-    y = name_box.y
-    # The window's frame, faint, so the operator can check the fold.
-    canvas.saveState()
-    canvas.setStrokeColor(Color(0.8, 0.8, 0.8))
-    canvas.setLineWidth(0.3)
-    canvas.setDash(1, 2)
-    canvas.rect(_WINDOW.x, _WINDOW.y, _WINDOW.w, _WINDOW.h)
-    canvas.restoreState()
-
-    rx, rw = PAGE_W - _MARGIN - 72 * mm, 72 * mm
-    ry = PAGE_H - 16 * mm
-    ry = _block(canvas, to_wareki(notice.issued_on), rx, ry, rw, size=10, align="right")
-    ry = _block(canvas, f"通知番号　{notice.notice_no}", rx, ry - 1 * mm, rw, size=9, align="right")
-    ry = _block(canvas, f"{notice.insurer_name}長", rx, ry - 5 * mm, rw, size=13, align="right")
-    ry = _block(canvas, f"保険者番号　{notice.insurer_no}", rx, ry - 1 * mm, rw, size=8.5, align="right")
-    ry = _block(
-        canvas, f"（担当）{notice.office}", rx, ry - 3 * mm, rw, size=8.5, align="right", max_h=8 * mm
-    )
-    ry = _block(canvas, f"電話　{notice.office_phone}", rx, ry - 0.5 * mm, rw, size=8.5, align="right")
-    return float(min(y, ry, PAGE_H - 60 * mm))
+    return draw_header(
+        canvas, postal_code=notice.postal_code, address=notice.address, katagaki=notice.katagaki,
+        name=notice.name, name_kana=None, issued_on=notice.issued_on,
+        number_line=f"通知番号　{notice.notice_no}", insurer_name=notice.insurer_name,
+        insurer_no=notice.insurer_no, office=notice.office, office_phone=notice.office_phone,
+    )  # fmt: skip
 
 
 def _title(canvas: Canvas, notice: DemandNotice, top: float) -> float:

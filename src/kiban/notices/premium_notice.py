@@ -445,27 +445,53 @@ def _page(canvas: Canvas, notice: PremiumNotice, index: int, total: int) -> None
 
 def _header(canvas: Canvas, notice: PremiumNotice) -> float:
     """The addressee (for the envelope window) on the left, the issuer on the right."""
+    return draw_header(
+        canvas, postal_code=notice.postal_code, address=notice.address, katagaki=notice.katagaki,
+        name=notice.name, name_kana=notice.name_kana, issued_on=notice.issued_on,
+        number_line=f"通知番号　{notice.notice_no}", insurer_name=notice.insurer_name,
+        insurer_no=notice.insurer_no, office=notice.office, office_phone=notice.office_phone,
+    )  # fmt: skip
+
+
+def draw_header(
+    canvas: Canvas,
+    *,
+    postal_code: str | None,
+    address: str,
+    katagaki: str | None,
+    name: str,
+    name_kana: str | None,
+    issued_on: date,
+    number_line: str,
+    insurer_name: str,
+    insurer_no: str,
+    office: str,
+    office_phone: str,
+    head: bool = True,
+) -> float:
+    """The top of every kiban notice: the addressee in the 窓あき封筒's window on the left, the
+    issuer on the right (発行日, ``number_line``, 「…市長」 unless ``head`` is False, 保険者番号,
+    担当課, 電話). Returns the lower edge of the two blocks. Shared by the 決定通知書, 督促状,
+    還付通知書 and 納付済確認書 (their fields are checked by their own dataclasses)."""
     x, top, w = 22 * mm, PAGE_H - 16 * mm, 86 * mm
     y = top
-    if notice.postal_code:
-        m = _POSTAL.fullmatch(notice.postal_code)
-        assert m is not None  # checked by PremiumNotice
+    if postal_code:
+        m = _POSTAL.fullmatch(postal_code)
+        assert m is not None  # checked by the notice's dataclass
         y = _block(canvas, f"〒{m[1]}-{m[2]}", x, y, w, font=GOTHIC, size=10)
         y -= 1.5 * mm
-    y = _block(canvas, notice.address, x, y, w, font=GOTHIC, size=10.5, max_h=14 * mm)
-    if notice.katagaki:
-        y = _block(
-            canvas, notice.katagaki, x + 4 * mm, y - 0.5 * mm, w - 4 * mm, font=GOTHIC, size=10, max_h=9 * mm
-        )
+    y = _block(canvas, address, x, y, w, font=GOTHIC, size=10.5, max_h=14 * mm)
+    if katagaki:
+        y = _block(canvas, katagaki, x + 4 * mm, y - 0.5 * mm, w - 4 * mm, font=GOTHIC, size=10, max_h=9 * mm)
     # The gap above the name closes up when a long address would push it out of the window.
-    kana_h = 4 * mm if notice.name_kana else 0
+    kana_h = 4 * mm if name_kana else 0
     y -= max(0.5 * mm, min(4 * mm, y - (_WINDOW.y + 1.5 * mm) - kana_h - 8 * mm))
-    if notice.name_kana:
-        y = _block(canvas, notice.name_kana, x + 4 * mm, y, w - 4 * mm, font=GOTHIC, size=7.5, max_h=4 * mm)
+    if name_kana:
+        y = _block(canvas, name_kana, x + 4 * mm, y, w - 4 * mm, font=GOTHIC, size=7.5, max_h=4 * mm)
         y -= 0.5 * mm
     name_box = Box(x + 4 * mm, y - 8 * mm, w - 4 * mm, 8 * mm)
     # The name shrinks rather than wrap, so that 「様」 never stands alone on a line.
-    draw_fitted(canvas, f"{notice.name}　様", name_box, font=GOTHIC, size=14, min_size=7, keep_lines=True)
+    draw_fitted(canvas, f"{name}　様", name_box, font=GOTHIC, size=14, min_size=7, keep_lines=True)
     y = name_box.y
     # The window's frame, faint, so the operator can check the fold.
     canvas.saveState()
@@ -477,14 +503,13 @@ def _header(canvas: Canvas, notice: PremiumNotice) -> float:
 
     rx, rw = PAGE_W - _MARGIN - 72 * mm, 72 * mm
     ry = PAGE_H - 16 * mm
-    ry = _block(canvas, to_wareki(notice.issued_on), rx, ry, rw, size=10, align="right")
-    ry = _block(canvas, f"通知番号　{notice.notice_no}", rx, ry - 1 * mm, rw, size=9, align="right")
-    ry = _block(canvas, f"{notice.insurer_name}長", rx, ry - 5 * mm, rw, size=13, align="right")
-    ry = _block(canvas, f"保険者番号　{notice.insurer_no}", rx, ry - 1 * mm, rw, size=8.5, align="right")
-    ry = _block(
-        canvas, f"（担当）{notice.office}", rx, ry - 3 * mm, rw, size=8.5, align="right", max_h=8 * mm
-    )
-    ry = _block(canvas, f"電話　{notice.office_phone}", rx, ry - 0.5 * mm, rw, size=8.5, align="right")
+    ry = _block(canvas, to_wareki(issued_on), rx, ry, rw, size=10, align="right")
+    ry = _block(canvas, number_line, rx, ry - 1 * mm, rw, size=9, align="right")
+    if head:
+        ry = _block(canvas, f"{insurer_name}長", rx, ry - 5 * mm, rw, size=13, align="right")
+    ry = _block(canvas, f"保険者番号　{insurer_no}", rx, ry - 1 * mm, rw, size=8.5, align="right")
+    ry = _block(canvas, f"（担当）{office}", rx, ry - 3 * mm, rw, size=8.5, align="right", max_h=8 * mm)
+    ry = _block(canvas, f"電話　{office_phone}", rx, ry - 0.5 * mm, rw, size=8.5, align="right")
     return float(min(y, ry, PAGE_H - 60 * mm))
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields
 from datetime import date
 from typing import TYPE_CHECKING, Final, Protocol
 
-from reportlab.lib.colors import Color, black
+from reportlab.lib.colors import black
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
@@ -43,14 +43,13 @@ from kiban.notices.premium_notice import (
     _THICK,
     _THIN,
     _TWELVE_DIGITS,
-    _WINDOW,
-    PAGE_H,
     PAGE_W,
     _block,
     _cell,
     _check_yen,
     _draw_hanging,
     _hanging_height,
+    draw_header,
 )
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
@@ -370,45 +369,14 @@ class _Addressee(Protocol):
 def _header(canvas: Canvas, doc: _Addressee, number: str, *, head: bool = True) -> float:
     """The addressee (for the envelope window) on the left, the issuer on the right.
 
-    The same layout as premium_notice._header; ``number`` is e.g. 「通知番号　…」, and
-    ``head=False`` leaves out 「…市長」 for a 証明書 that names it under its 証明文.
+    premium_notice.draw_header; ``number`` is e.g. 「通知番号　…」, and ``head=False`` leaves out
+    「…市長」 for a 証明書 that names it under its 証明文.
     """
-    x, top, w = 22 * mm, PAGE_H - 16 * mm, 86 * mm
-    y = top
-    if doc.postal_code:
-        m = _POSTAL.fullmatch(doc.postal_code)
-        assert m is not None  # checked by _check_addressee
-        y = _block(canvas, f"〒{m[1]}-{m[2]}", x, y, w, font=GOTHIC, size=10)
-        y -= 1.5 * mm
-    y = _block(canvas, doc.address, x, y, w, font=GOTHIC, size=10.5, max_h=14 * mm)
-    if doc.katagaki:
-        y = _block(
-            canvas, doc.katagaki, x + 4 * mm, y - 0.5 * mm, w - 4 * mm, font=GOTHIC, size=10, max_h=9 * mm
-        )
-    # The gap above the name closes up when a long address would push it out of the window.
-    y -= max(0.5 * mm, min(4 * mm, y - (_WINDOW.y + 1.5 * mm) - 8 * mm))
-    name_box = Box(x + 4 * mm, y - 8 * mm, w - 4 * mm, 8 * mm)
-    # The name shrinks rather than wrap, so that 「様」 never stands alone on a line.
-    draw_fitted(canvas, f"{doc.name}　様", name_box, font=GOTHIC, size=14, min_size=7, keep_lines=True)
-    y = name_box.y
-    # The window's frame, faint, so the operator can check the fold.
-    canvas.saveState()
-    canvas.setStrokeColor(Color(0.8, 0.8, 0.8))
-    canvas.setLineWidth(0.3)
-    canvas.setDash(1, 2)
-    canvas.rect(_WINDOW.x, _WINDOW.y, _WINDOW.w, _WINDOW.h)
-    canvas.restoreState()
-
-    rx, rw = PAGE_W - _MARGIN - 72 * mm, 72 * mm
-    ry = PAGE_H - 16 * mm
-    ry = _block(canvas, to_wareki(doc.issued_on), rx, ry, rw, size=10, align="right")
-    ry = _block(canvas, number, rx, ry - 1 * mm, rw, size=9, align="right")
-    if head:
-        ry = _block(canvas, f"{doc.insurer_name}長", rx, ry - 5 * mm, rw, size=13, align="right")
-    ry = _block(canvas, f"保険者番号　{doc.insurer_no}", rx, ry - 1 * mm, rw, size=8.5, align="right")
-    ry = _block(canvas, f"（担当）{doc.office}", rx, ry - 3 * mm, rw, size=8.5, align="right", max_h=8 * mm)
-    ry = _block(canvas, f"電話　{doc.office_phone}", rx, ry - 0.5 * mm, rw, size=8.5, align="right")
-    return float(min(y, ry, PAGE_H - 60 * mm))
+    return draw_header(
+        canvas, postal_code=doc.postal_code, address=doc.address, katagaki=doc.katagaki, name=doc.name,
+        name_kana=None, issued_on=doc.issued_on, number_line=number, insurer_name=doc.insurer_name,
+        insurer_no=doc.insurer_no, office=doc.office, office_phone=doc.office_phone, head=head,
+    )  # fmt: skip
 
 
 def _title(canvas: Canvas, title: str, lead: str, top: float) -> float:
