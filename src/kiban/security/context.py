@@ -23,6 +23,7 @@ class Business(enum.StrEnum):
     RENKEI = "renkei"  # 庁内連携管理
     KANSA = "kansa"  # 監査
     SYSTEM = "system"  # システム管理（職員・権限・端末）
+    CHUKAN = "chukan"  # 中間サーバー
 
     @property
     def label(self) -> str:
@@ -43,6 +44,7 @@ BUSINESS_LABELS: dict[Business, str] = {
     Business.RENKEI: "庁内連携管理",
     Business.KANSA: "監査",
     Business.SYSTEM: "システム管理",
+    Business.CHUKAN: "中間サーバー",
 }
 
 # 番号法第9条・別表: the city's My-Number businesses among ours. 監査 and システム管理 never see
