@@ -50,3 +50,30 @@ def test_the_night_batch(town, app_engine, tmp_path: Path) -> None:
         runner.invoke(app, ["kaigo", "export", "--fiscal-year", str(FY), "--out", str(export)]).exit_code == 0
     )
     assert export.read_bytes().decode("utf-8-sig").startswith("年度,被保険者番号,宛名番号")
+
+
+def test_reminder_letters_and_the_carry_over_from_the_command_line(town, app_engine, tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["kaigo", "assess", "--fiscal-year", str(FY)]).exit_code == 0
+    assert runner.invoke(app, ["kaigo", "receivables", "--fiscal-year", str(FY)]).exit_code == 0
+    assert runner.invoke(app, ["collection", "demand", "--as-of", "2025-09-15"]).exit_code == 0
+    out = tmp_path / "saikoku.pdf"
+    reminder = runner.invoke(
+        app, ["collection", "demand", "--reminder", "--as-of", "2025-10-20", "--pdf", str(out)]
+    )
+    assert reminder.exit_code == 0 and "催告 10 期別・5 人" in reminder.output, reminder.output
+    body = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    assert "介護保険料催告書" in body and "督促日" in body
+    early = runner.invoke(
+        app, ["collection", "carry-over", "--fiscal-year", str(FY), "--as-of", "2026-05-31"]
+    )
+    assert early.exit_code == 1 and "出納閉鎖日（令和8年5月31日）が過ぎていない" in early.output
+    first = runner.invoke(
+        app, ["collection", "carry-over", "--fiscal-year", str(FY), "--as-of", "2026-06-01"]
+    )
+    assert first.exit_code == 0 and f"{FY}年度 滞納繰越" in first.output, first.output
+    again = runner.invoke(
+        app, ["collection", "carry-over", "--fiscal-year", str(FY), "--as-of", "2026-06-02"]
+    )
+    assert "追加 0・修正 0・取消 0" in again.output
+    assert first.output.split("（")[0] == again.output.split("（")[0]  # the same totals

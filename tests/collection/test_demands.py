@@ -180,3 +180,38 @@ def test_writeoff_after_prescription_and_the_benefit_restrictions(
     assert early.status.payment_method_change and not early.status.benefit_suspension
     assert early.status.payment_method_change_from == date(2026, 8, 1)
     assert later.status.benefit_suspension and later.status.benefit_suspension_from == date(2027, 2, 1)
+
+
+def test_a_reminder_run_prints_reminders_with_the_demand_dates(
+    assessed, app_engine: Engine, clerk, tmp_path
+) -> None:
+    import subprocess
+
+    from kiban.kaigo.assessment import receivables as kaigo_receivables
+    from kiban.shared.mynumber import contains_my_number
+
+    demands.demand_run(
+        app_engine, clerk, business="kaigo", as_of=date(2025, 9, 15), issued_on=date(2025, 9, 15)
+    )
+    run = demands.demand_run(
+        app_engine, clerk, business="kaigo", as_of=date(2025, 10, 20), issued_on=date(2025, 10, 20),
+        kind="reminder", deadline_days=14,
+    )  # fmt: skip
+    path = tmp_path / "c.pdf"
+    path.write_bytes(kaigo_receivables.demand_pdf(app_engine, run.batch_id))
+    body = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    squeezed = "".join(body.split())
+    assert body.count("\f") == 5 and squeezed.count("介護保険料催告書") >= 5
+    assert "介護保険料督促状" not in squeezed and "教示" not in squeezed
+    # A: 第2期 (納期限 2025-09-01) demanded on 2025-09-15; 催告 納付期限 = 10/20 + 14 days.
+    assert "令和7年度第2期令和7年9月1日令和7年9月15日2,100円2,100円" in squeezed
+    assert "納付期限令和7年11月3日まで" in squeezed
+    assert "滞納処分の例により" in squeezed and not contains_my_number(body)
+    with app_engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT kind, pdf IS NOT NULL FROM collection.demand_batch WHERE batch_id = :b"),
+            {"b": run.batch_id},
+        ).one()
+    assert tuple(stored) == ("reminder", True)

@@ -129,6 +129,8 @@ POLICY: dict[tuple[str, str], object] = {
     ("GET", "/collection/demands/{batch_id}/pdf"): Business.KAIGO,
     ("GET", "/collection/writeoffs"): Business.KAIGO,
     ("POST", "/collection/writeoffs"): Business.KAIGO,
+    ("GET", "/collection/closing"): Business.KAIGO,
+    ("POST", "/collection/closing"): Business.KAIGO,
     ("GET", "/kaigo/persons/{person_no}/arrears"): Business.KAIGO,
     ("POST", "/kaigo/persons/{person_no}/arrears/plans"): Business.KAIGO,
     ("POST", "/kaigo/persons/{person_no}/arrears/contacts"): Business.KAIGO,

@@ -9,13 +9,20 @@ is Japanese, on stderr.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import typer
+from sqlalchemy import Engine
 
 from kiban.collection.late_fee import LateFeeError, UnknownInsurer, YearNotVerified, compute_late_fee
 
 app = typer.Typer(help="収納・滞納のツールとバッチ", no_args_is_help=True)
+
+# The letters (督促状・催告書) of a 督促 run, per business: the engine sits below the businesses
+# (import-linter layers), so the entry point (kiban.cli.main) registers each business's printer here.
+LETTERS: dict[str, Callable[[Engine, int], bytes]] = {}
 
 
 @app.callback()
@@ -114,10 +121,11 @@ def import_command(
 def demand_command(
     business: str = typer.Option("kaigo", "--business", help="業務（kaigo）"),
     as_of: str = typer.Option(None, "--as-of", help="基準日 YYYY-MM-DD（既定: 今日）"),
-    reminder: bool = typer.Option(False, "--reminder", help="督促済みで未納の期別へ催告"),
-    deadline_days: int = typer.Option(10, "--deadline-days", help="指定期限（発付日からの日数）"),
+    reminder: bool = typer.Option(False, "--reminder", help="督促済みで未納の期別へ催告（催告書）"),
+    deadline_days: int = typer.Option(10, "--deadline-days", help="指定期限・納付期限（発付日からの日数）"),
+    pdf: Path = typer.Option(None, "--pdf", help="督促状・催告書の PDF を書き出すファイル"),
 ) -> None:
-    """納期限を過ぎた未納の期別へ督促（1期別1回）または催告を記録します。"""
+    """納期限を過ぎた未納の期別へ督促（1期別1回）または催告を記録し、督促状・催告書を作ります。"""
     from kiban.collection import demands
 
     engine, ctx = _batch_ctx(business, "督促・催告の実行")
@@ -128,7 +136,39 @@ def demand_command(
     label = "催告" if reminder else "督促"
     typer.echo(
         f"{label} {run.demands:,} 期別・{run.persons:,} 人、未納 {run.unpaid:,} 円（一括 {run.batch_id}）"
-        + (f"。納期限後20日を過ぎた督促 {run.late:,} 件" if run.late else "")
+        + (f"。納期限後20日を過ぎた督促 {run.late:,} 件" if run.late and not reminder else "")
+    )
+    printer = LETTERS.get(business)
+    if run.demands and printer is not None:
+        letters = printer(engine, run.batch_id)
+        if pdf is not None:
+            pdf.write_bytes(letters)
+            typer.echo(f"{'催告書' if reminder else '督促状'}: {pdf}")
+
+
+@app.command("carry-over")
+def carry_over_command(
+    fiscal_year: int = typer.Option(..., "--fiscal-year", help="出納閉鎖した年度"),
+    business: str = typer.Option("kaigo", "--business", help="業務（kaigo）"),
+    as_of: str = typer.Option(None, "--as-of", help="実行日 YYYY-MM-DD（既定: 今日。出納閉鎖日の翌日以後）"),
+) -> None:
+    """出納閉鎖（翌年度5月31日）後、年度の未納の期別を滞納繰越分へ繰り越します（再実行しても同じ結果）。"""
+    from kiban.collection import closing
+
+    engine, ctx = _batch_ctx(business, f"滞納繰越（{fiscal_year}年度）")
+    try:
+        run = closing.carry_over(
+            engine, ctx, business=business, fiscal_year=fiscal_year,
+            today=_date(as_of, "--as-of") if as_of else None,
+        )  # fmt: skip
+    except closing.ClosingError as exc:
+        typer.echo(f"エラー: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"{fiscal_year}年度 滞納繰越 {run.receivables:,} 期別・{run.persons:,} 人、{run.amount:,} 円"
+        f"（今回 追加 {run.added:,}・修正 {run.revised:,}・取消 {run.withdrawn:,}"
+        + ("、中断からの再開" if run.resumed else "")
+        + "）"
     )
 
 

@@ -21,6 +21,7 @@ from kiban.web import (
     audit_pages,
     auth_pages,
     collection_arrears_pages,
+    collection_closing_pages,
     collection_pages,
     identity_api,
     identity_pages,
@@ -66,6 +67,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(kaigo_assessment_pages.router)
     app.include_router(collection_pages.router)
     app.include_router(collection_arrears_pages.router)
+    app.include_router(collection_closing_pages.router)
     _install_error_pages(app)
     return app
 

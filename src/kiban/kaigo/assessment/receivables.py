@@ -99,24 +99,27 @@ def sync(
 
 
 def demand_pdf(engine: Engine, batch_id: int) -> bytes:
-    """督促状 (one page per person) of a 督促 batch of 介護保険料 (kiban.collection.demands.demand_run)."""
-    from datetime import date
-
+    """督促状 — or, for a 催告 run, 催告書 — (one letter per person) of a batch of 介護保険料
+    (kiban.collection.demands.demand_run); stored on the batch."""
     from kiban.identity import repo as identity_repo
-    from kiban.notices import demand_notice
+    from kiban.notices import demand_notice, reminder_notice
 
     with engine.begin() as conn:
-        ctx = batch_context(conn, Business.KAIGO, PURPOSE, f"督促状の作成（一括 {batch_id}）")
+        ctx = batch_context(conn, Business.KAIGO, PURPOSE, f"督促状・催告書の作成（一括 {batch_id}）")
         guard.require(conn, ctx, action=Action.PRINT, log=False)
         batch = conn.execute(
-            text("SELECT issued_on, deadline FROM collection.demand_batch WHERE batch_id = :b"),
+            text("SELECT kind, issued_on, deadline FROM collection.demand_batch WHERE batch_id = :b"),
             {"b": batch_id},
         ).one()
+        reminder = batch.kind == "reminder"
+        # A 催告 lists each 期's 督促 (its 発付日) and the 督促手数料 still owed on it.
         rows = conn.execute(
             text(
                 "SELECT r.person_id, p.person_no, i.insured_no, i.insurer_no, ins.name AS insurer_name, r.fiscal_year,"
-                " r.label, r.due_date, r.amount, d.unpaid, r.payment_no, d.fee"
+                " r.label, r.due_date, r.amount, d.unpaid, r.payment_no, d.fee,"
+                " first.issued_on AS demanded_on, first.fee - first.fee_paid AS fee_owed"
                 " FROM collection.demand d JOIN collection.receivable r USING (receivable_id)"
+                " LEFT JOIN collection.demand first ON first.receivable_id = d.receivable_id AND first.kind = 'demand'"
                 " JOIN identity.person p ON p.person_id = r.person_id"
                 " JOIN kaigo.insured i ON i.person_id = r.person_id JOIN kaigo.insurer ins ON ins.insurer_no = i.insurer_no"
                 " WHERE d.batch_id = :b AND r.business = 'kaigo' ORDER BY i.insured_no, r.due_date"
@@ -126,39 +129,62 @@ def demand_pdf(engine: Engine, batch_id: int) -> bytes:
         by_person: dict[int, list[Any]] = {}
         for r in rows:
             by_person.setdefault(int(r.person_id), []).append(r)
-        notices = []
+        letters: list[Any] = []
         for person_id, items in by_person.items():
             first = items[0]
             d = identity_repo.current_version(conn, person_id).data
-            issued: date = batch.issued_on
-            for start in range(0, len(items), demand_notice.MAX_ITEMS):
-                part = items[start : start + demand_notice.MAX_ITEMS]
-                notices.append(
-                    demand_notice.DemandNotice(
-                        issued_on=issued, notice_no=f"D{batch_id}-{first.insured_no}",
-                        insurer_no=first.insurer_no, insurer_name=first.insurer_name,
-                        office=f"{first.insurer_name} {service.OFFICE}", office_phone=service.OFFICE_PHONE,
-                        postal_code=d.postal_code, address=d.address, katagaki=d.katagaki,
-                        name=f"{d.family_name}　{d.given_name or ''}".strip(),
-                        person_no=first.person_no, insured_no=first.insured_no,
-                        items=tuple(
-                            demand_notice.DemandItem(
-                                fiscal_year=x.fiscal_year, label=x.label, due_date=x.due_date,
-                                amount=x.amount, unpaid=x.unpaid, payment_no=x.payment_no,
-                            )
-                            for x in part
-                        ),
-                        deadline=batch.deadline, fee=sum(int(x.fee) for x in part),
-                    )
-                )  # fmt: skip
-        pdf = demand_notice.render(notices) if notices else b""
+            common = dict(
+                issued_on=batch.issued_on, insurer_no=first.insurer_no, insurer_name=first.insurer_name,
+                office=f"{first.insurer_name} {service.OFFICE}", office_phone=service.OFFICE_PHONE,
+                postal_code=d.postal_code, address=d.address, katagaki=d.katagaki,
+                name=f"{d.family_name}　{d.given_name or ''}".strip(),
+                person_no=first.person_no, insured_no=first.insured_no, deadline=batch.deadline,
+            )  # fmt: skip
+            size = reminder_notice.MAX_ITEMS if reminder else demand_notice.MAX_ITEMS
+            for start in range(0, len(items), size):
+                part = items[start : start + size]
+                if reminder:
+                    letters.append(
+                        reminder_notice.ReminderNotice(
+                            notice_no=f"C{batch_id}-{first.insured_no}", **common,
+                            items=tuple(
+                                reminder_notice.ReminderItem(
+                                    fiscal_year=x.fiscal_year, label=x.label, due_date=x.due_date,
+                                    demanded_on=x.demanded_on, amount=x.amount, unpaid=x.unpaid,
+                                    payment_no=x.payment_no,
+                                )
+                                for x in part
+                            ),
+                            fees=sum(int(x.fee_owed or 0) for x in part),
+                        )
+                    )  # fmt: skip
+                else:
+                    letters.append(
+                        demand_notice.DemandNotice(
+                            notice_no=f"D{batch_id}-{first.insured_no}", **common,
+                            items=tuple(
+                                demand_notice.DemandItem(
+                                    fiscal_year=x.fiscal_year, label=x.label, due_date=x.due_date,
+                                    amount=x.amount, unpaid=x.unpaid, payment_no=x.payment_no,
+                                )
+                                for x in part
+                            ),
+                            fee=sum(int(x.fee) for x in part),
+                        )
+                    )  # fmt: skip
+        if not letters:
+            pdf = b""
+        elif reminder:
+            pdf = reminder_notice.render(letters)
+        else:
+            pdf = demand_notice.render(letters)
         conn.execute(
             text("UPDATE collection.demand_batch SET pdf = :p WHERE batch_id = :b"),
             {"p": pdf or None, "b": batch_id},
         )
         audit.record(
             conn, ctx, action=Action.PRINT, subjects=[str(v[0].person_no) for v in by_person.values()][:1000],
-            detail={"what": "collection.demand.pdf", "batch_id": batch_id, "notices": len(notices)},
+            detail={"what": f"collection.{batch.kind}.pdf", "batch_id": batch_id, "notices": len(letters)},
         )  # fmt: skip
     return pdf
 

@@ -1,0 +1,420 @@
+"""介護保険料催告書 (reminder for 介護保険料 still unpaid after the 督促), as PDF.
+
+A 督促 (地方自治法第231条の3第1項) is sent once per 期; what stays unpaid after its 指定期限 is
+followed by 催告 — letters with no legal form of their own (a 催告 is not a 処分, so it carries
+no 教示), which the cities send before the 滞納処分. The 催告書 therefore says what the 督促状
+does not: when each 期 was demanded, that the 滞納処分 may follow (介護保険法第144条: 保険料は
+地方自治法第231条の3第3項の歳入, collected 「地方税の滞納処分の例により」), that continued arrears
+lead to the 給付制限 (介護保険法第66条〜第69条), and whom to consult about paying in parts.  It
+does not claim to renew the 時効: only the 督促 does (介護保険法第200条第2項).
+
+:class:`ReminderNotice` holds exactly what is printed, checked for consistency; :func:`render`
+lays out one A4 portrait page per notice for the same 窓あき封筒 as the other kiban notices
+(:func:`kiban.notices.premium_notice.draw_header`).  No 個人番号 is ever printed (番号法第19条):
+every printed string with a standalone run of twelve digits is refused, naming the field only.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import date
+from typing import Final
+
+from reportlab.lib.colors import Color, black, white
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+
+from kiban.notices.demand_notice import _check_date, _check_digits, _check_text
+from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
+from kiban.notices.premium_notice import (
+    _BOTTOM,
+    _CONTENT_W,
+    _GREY,
+    _MARGIN,
+    _POSTAL,
+    _THICK,
+    _THIN,
+    _TWELVE_DIGITS,
+    PAGE_W,
+    _block,
+    _cell,
+    _check_yen,
+    _draw_hanging,
+    _hanging_height,
+    draw_header,
+)
+from kiban.shared.fiscal import wareki_fiscal_year_label
+from kiban.shared.money import format_yen
+from kiban.shared.wareki import to_wareki
+
+__all__ = ["MAX_ITEMS", "TITLE", "ReminderItem", "ReminderNotice", "render"]
+
+TITLE: Final = "介護保険料催告書"
+MAX_ITEMS: Final = 24  # two years of 普通徴収 期別 (the 時効 of 介護保険法第200条 is 2 years)
+
+LEAD: Final = (
+    "下記の介護保険料について督促状をお送りしましたが、現在も納付が確認できません。"
+    "納付期限までに必ず納付してください。"
+)
+# 介護保険法第144条 → 地方自治法第231条の3第3項: 地方税の滞納処分の例により処分できる.
+SEIZURE_WARNING: Final = (
+    "納付期限までに納付または納付相談がない場合は、地方税の滞納処分の例により、財産（預貯金・給与・"
+    "年金等）の調査及び差押えを行うことがあります（介護保険法第144条、地方自治法第231条の3第3項）。"
+)
+# 介護保険法第66条（支払方法の変更）・第67条（一時差止）・第69条（給付額減額）.
+RESTRICTION_WARNING: Final = (
+    "保険料の滞納が続くと、介護サービスを利用したときに費用の全額をいったんお支払いいただく"
+    "（支払方法の変更）、保険給付の一部または全部が差し止められる、時効で納付できなくなった期間に"
+    "応じて給付額が減額される（自己負担が3割または4割になる）などの措置がとられます（介護保険法"
+    "第66条〜第69条）。"
+)
+DEFAULT_LATE_FEE_NOTE: Final = "納期限の翌日から納付の日までの日数に応じて延滞金がかかります。"
+CONSULT: Final = (
+    "病気・失業・災害などで納付が難しい場合は、分割での納付（分納）などのご相談に応じます。"
+    "納付期限までに下記の担当課へご連絡ください。"
+)
+
+_LABELS: Final[dict[str, str]] = {
+    "notice_no": "通知番号",
+    "insurer_no": "保険者番号",
+    "insurer_name": "保険者名",
+    "office": "担当課",
+    "office_phone": "電話番号",
+    "address": "住所",
+    "katagaki": "方書",
+    "name": "氏名",
+    "person_no": "宛名番号",
+    "insured_no": "被保険者番号",
+    "late_fee_note": "延滞金の注意書き",
+    "notes": "備考",
+    "label": "期別",
+    "payment_no": "納付番号",
+}
+
+
+def _refuse_individual_number(name: str, value: str) -> None:
+    # 番号法第19条: no 個人番号 on a mailed notice; the message names the field, never the digits.
+    if _TWELVE_DIGITS.search(value):
+        raise ValueError(
+            f"{_LABELS.get(name, name)}に12桁の番号があります。個人番号は催告書に印字できません / "
+            f"{name} contains a 12-digit number; a 個人番号 must never be printed on a notice"
+        )
+
+
+@dataclass(frozen=True)
+class ReminderItem:
+    """One 期 still unpaid after its 督促: 年度, 期別, 納期限, 督促日, 調定額, 未納額, 納付番号."""
+
+    fiscal_year: int
+    label: str
+    due_date: date  # 納期限
+    demanded_on: date  # 督促状の発付日 (a 催告 follows a 督促)
+    amount: int  # 調定額 (円)
+    unpaid: int  # 未納額 (円)
+    payment_no: str  # 納付番号, 20 digits (not a 個人番号)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.fiscal_year, bool) or not isinstance(self.fiscal_year, int):
+            raise ValueError(f"年度は整数です / fiscal_year must be an int: {self.fiscal_year!r}")
+        wareki_fiscal_year_label(self.fiscal_year)
+        _check_text("label", self.label)
+        _check_date("納期限 / due_date", self.due_date)
+        _check_date("督促日 / demanded_on", self.demanded_on)
+        if self.demanded_on <= self.due_date:
+            raise ValueError(
+                f"{self.label}の督促日 {to_wareki(self.demanded_on)} が納期限の後ではありません / "
+                "demanded_on must be after due_date"
+            )
+        _check_yen(f"{self.label}の調定額 / amount", self.amount)
+        _check_yen(f"{self.label}の未納額 / unpaid", self.unpaid)
+        if self.unpaid <= 0:
+            raise ValueError(f"{self.label}の未納額は1円以上です / unpaid must be positive: {self.unpaid!r}")
+        if self.unpaid > self.amount:
+            raise ValueError(
+                f"{self.label}の未納額 {self.unpaid:,}円 が調定額 {self.amount:,}円 を超えています / "
+                "unpaid must not exceed amount"
+            )
+        _check_digits("payment_no", self.payment_no, 20)
+        _refuse_individual_number("label", self.label)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReminderNotice:
+    """One 介護保険料催告書: the addressee, the 期 demanded and still unpaid, the 納付期限.
+
+    Refused: no or too many items, an item demanded on or after the 発行日, a 納付期限 not after
+    the 発行日, and any printed text with a 12-digit number (番号法第19条).
+    """
+
+    issued_on: date
+    notice_no: str
+    insurer_no: str
+    insurer_name: str
+    office: str
+    office_phone: str
+    postal_code: str | None
+    address: str
+    katagaki: str | None
+    name: str
+    person_no: str  # 宛名番号, 10 digits
+    insured_no: str  # 被保険者番号, 10 digits
+    items: tuple[ReminderItem, ...]
+    deadline: date  # 納付期限 of this 催告
+    fees: int = 0  # 督促手数料 still unpaid, per 条例 (地方自治法第231条の3第2項)
+    late_fee_note: str = DEFAULT_LATE_FEE_NOTE
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_date("発行日 / issued_on", self.issued_on)
+        _check_date("納付期限 / deadline", self.deadline)
+        _check_digits("insurer_no", self.insurer_no, 6)
+        _check_digits("person_no", self.person_no, 10)
+        _check_digits("insured_no", self.insured_no, 10)
+        for name in (
+            "notice_no",
+            "insurer_name",
+            "office",
+            "office_phone",
+            "address",
+            "name",
+            "late_fee_note",
+        ):
+            _check_text(name, getattr(self, name))
+        _check_text("katagaki", self.katagaki, required=False)
+        if self.postal_code is not None and not _POSTAL.fullmatch(self.postal_code):
+            raise ValueError(
+                f"郵便番号は7桁の数字です（例 812-8577） / postal_code must be NNN-NNNN: {self.postal_code!r}"
+            )
+        if self.deadline <= self.issued_on:
+            raise ValueError(
+                f"納付期限 {to_wareki(self.deadline)} は発行日 {to_wareki(self.issued_on)} より後の日です / "
+                "deadline must be after issued_on"
+            )
+        _check_yen("督促手数料 / fees", self.fees)
+        if not isinstance(self.notes, tuple) or not all(isinstance(s, str) for s in self.notes):
+            raise ValueError("備考は文字列のタプルです / notes must be a tuple of str")
+        if not isinstance(self.items, tuple) or not all(isinstance(i, ReminderItem) for i in self.items):
+            raise ValueError("未納の期別は ReminderItem のタプルです / items must be a tuple of ReminderItem")
+        if not 1 <= len(self.items) <= MAX_ITEMS:
+            raise ValueError(
+                f"未納の期別は1件から{MAX_ITEMS}件までです / items must hold 1 to {MAX_ITEMS}: {len(self.items)}件"
+            )
+        numbers = [i.payment_no for i in self.items]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("納付番号が重複しています / the same payment_no appears twice")
+        for item in self.items:
+            # A 催告 follows the 督促 (地方自治法第231条の3第1項): the 督促状 went out before it.
+            if item.demanded_on >= self.issued_on:
+                raise ValueError(
+                    f"{item.label}の督促日 {to_wareki(item.demanded_on)} が発行日より前ではありません / "
+                    "every demanded_on must be before issued_on"
+                )
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                _refuse_individual_number(f.name, value)
+            elif isinstance(value, tuple):
+                for part in value:
+                    if isinstance(part, str):
+                        _refuse_individual_number(f.name, part)
+
+    @property
+    def total_unpaid(self) -> int:
+        """滞納額: the sum of the 未納額 of the items."""
+        return sum(i.unpaid for i in self.items)
+
+    @property
+    def total_due(self) -> int:
+        """納付すべき額: 滞納額 plus unpaid 督促手数料 (延滞金 is computed when paid)."""
+        return self.total_unpaid + self.fees
+
+
+def render(notices: Sequence[ReminderNotice]) -> bytes:
+    """The PDF: one A4 portrait page per notice, all of one insurer."""
+    if not notices:
+        raise ValueError("催告書がありません / no notices to render")
+    insurers = {n.insurer_name for n in notices}
+    if len(insurers) > 1:
+        raise ValueError(
+            f"保険者が混在しています / notices of several insurers in one PDF: {sorted(insurers)}"
+        )
+    buffer = io.BytesIO()
+    canvas = new_canvas(buffer, title=TITLE, author=notices[0].insurer_name, subject="介護保険料の催告")
+    for index, notice in enumerate(notices, start=1):
+        _page(canvas, notice, index, len(notices))
+        canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+# --- layout -----------------------------------------------------------------------------
+
+_RED: Final = Color(0.72, 0.0, 0.0)
+_NOTE_SIZE: Final = 8.5
+
+
+def _page(canvas: Canvas, notice: ReminderNotice, index: int, total: int) -> None:
+    y = draw_header(
+        canvas, postal_code=notice.postal_code, address=notice.address, katagaki=notice.katagaki,
+        name=notice.name, name_kana=None, issued_on=notice.issued_on,
+        number_line=f"通知番号　{notice.notice_no}", insurer_name=notice.insurer_name,
+        insurer_no=notice.insurer_no, office=notice.office, office_phone=notice.office_phone,
+    )  # fmt: skip
+    y = _title(canvas, y)
+    y = _summary(canvas, notice, y - 3 * mm)
+    consult_top = _consult(canvas, notice)
+    warnings = [("■", SEIZURE_WARNING), ("■", RESTRICTION_WARNING)]
+    notes = [("・", s) for s in _notes(notice)]
+    width = _CONTENT_W - 2 * mm
+    size = _NOTE_SIZE
+    while size > 6.0 and _hanging_height(warnings + notes, MINCHO, size, width) > 50 * mm:
+        size -= 0.25
+    notes_h = _hanging_height(notes, MINCHO, size, width)
+    warn_h = _hanging_height(warnings, GOTHIC, size, width - 4 * mm) + 4 * mm
+    floor = consult_top + 3 * mm + notes_h + 3 * mm + warn_h + 3 * mm
+    bottom = _items(canvas, notice, y - 4 * mm, floor)
+    # The warnings stand in a red frame of their own, under the table.
+    top = bottom - 3 * mm
+    canvas.setStrokeColor(_RED)
+    canvas.setLineWidth(1.2)
+    canvas.rect(_MARGIN, top - warn_h, _CONTENT_W, warn_h)
+    canvas.setStrokeColor(black)
+    _draw_hanging(canvas, warnings, _MARGIN + 2 * mm, top - 2 * mm, width - 4 * mm, GOTHIC, size)
+    _draw_hanging(canvas, notes, _MARGIN + 2 * mm, top - warn_h - 3 * mm, width, MINCHO, size)
+    canvas.setFillColor(_GREY)
+    canvas.setFont(MINCHO, 7)
+    canvas.drawRightString(
+        PAGE_W - _MARGIN, 8 * mm, f"{notice.insurer_name}　{TITLE}　{notice.notice_no}　{index} / {total}"
+    )
+    canvas.setFillColor(black)
+
+
+def _title(canvas: Canvas, top: float) -> float:
+    """The title on a dark band with 「重要」, then the 催告 sentence; returns their bottom."""
+    band = Box(_MARGIN, top - 16 * mm, _CONTENT_W, 11 * mm)
+    canvas.setFillColor(black)
+    canvas.rect(band.x, band.y, band.w, band.h, stroke=0, fill=1)
+    canvas.setFillColor(white)
+    draw_fitted(canvas, TITLE, band.inset(2 * mm), font=GOTHIC, size=18, align="center")
+    badge = Box(band.x + 3 * mm, band.y + 2 * mm, 18 * mm, band.h - 4 * mm)
+    canvas.setFillColor(_RED)
+    canvas.rect(badge.x, badge.y, badge.w, badge.h, stroke=0, fill=1)
+    canvas.setFillColor(white)
+    draw_fitted(canvas, "重要", badge.inset(1 * mm), font=GOTHIC, size=11, align="center")
+    canvas.setFillColor(black)
+    return _block(canvas, LEAD, _MARGIN + 2 * mm, band.y - 3 * mm, _CONTENT_W - 4 * mm, size=10)
+
+
+def _summary(canvas: Canvas, notice: ReminderNotice, top: float) -> float:
+    x, w = _MARGIN, _CONTENT_W
+    half = w / 2
+    lw = 32 * mm
+    row = 6.5 * mm
+    y = top
+    _cell(canvas, Box(x, y - row, lw, row), "被保険者番号", label=True, size=8.5)
+    _cell(canvas, Box(x + lw, y - row, half - lw, row), notice.insured_no)
+    _cell(canvas, Box(x + half, y - row, lw, row), "宛名番号", label=True, size=8.5)
+    _cell(canvas, Box(x + half + lw, y - row, half - lw, row), notice.person_no)
+    y -= row
+    _cell(canvas, Box(x, y - row, lw, row), "滞納額", label=True, size=8.5)
+    _cell(canvas, Box(x + lw, y - row, half - lw, row), format_yen(notice.total_unpaid), align="right")
+    _cell(canvas, Box(x + half, y - row, lw, row), "督促手数料", label=True, size=8.5)
+    _cell(canvas, Box(x + half + lw, y - row, half - lw, row), format_yen(notice.fees), align="right")
+    y -= row
+    big = 12 * mm
+    _cell(canvas, Box(x, y - big, lw, big), "納付すべき額", label=True, size=10)
+    _cell(canvas, Box(x + lw, y - big, half - lw, big), format_yen(notice.total_due), size=17, align="right")
+    _cell(canvas, Box(x + half, y - big, lw, big), "納付期限", label=True, size=10)
+    deadline_box = Box(x + half + lw, y - big, half - lw, big)
+    _cell(canvas, deadline_box)
+    canvas.setFillColor(_RED)
+    draw_fitted(
+        canvas, f"{to_wareki(notice.deadline)}まで", deadline_box.inset(2 * mm, 1 * mm), font=GOTHIC,
+        size=14, min_size=8, align="center", keep_lines=True,
+    )  # fmt: skip
+    canvas.setFillColor(black)
+    y -= big
+    canvas.setLineWidth(_THICK)
+    canvas.rect(x, y, w, top - y)
+    canvas.setStrokeColor(_RED)
+    canvas.setLineWidth(1.6)
+    canvas.rect(deadline_box.x, deadline_box.y, deadline_box.w, deadline_box.h)
+    canvas.setStrokeColor(black)
+    canvas.setLineWidth(_THIN)
+    return float(y)
+
+
+def _items(canvas: Canvas, notice: ReminderNotice, top: float, floor: float) -> float:
+    """The 期 table (with the 督促日 of each) between ``top`` and ``floor``; returns its bottom."""
+    x, w = _MARGIN, _CONTENT_W
+    canvas.setFont(GOTHIC, 10)
+    canvas.drawString(x, top - 10, "滞納している保険料（督促済みの期別）")
+    top -= 5.5 * mm
+    n_rows = len(notice.items) + 2
+    row = min(6.0 * mm, (top - floor) / n_rows)
+    size = max(5.0, min(9.0, row * 0.68))
+    cols = (20 * mm, 15 * mm, 28 * mm, 28 * mm, 22 * mm, 22 * mm, w - 135 * mm)
+    heads = ("年度", "期別", "納期限", "督促日", "調定額", "未納額", "納付番号")
+    right = {4, 5}
+    y = top
+    cx = x
+    for cw, head in zip(cols, heads, strict=True):
+        _cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
+        cx += cw
+    y -= row
+    for item in notice.items:
+        values = (
+            wareki_fiscal_year_label(item.fiscal_year), item.label, to_wareki(item.due_date),
+            to_wareki(item.demanded_on), format_yen(item.amount), format_yen(item.unpaid), item.payment_no,
+        )  # fmt: skip
+        cx = x
+        for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
+            _cell(
+                canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col in right else None
+            )
+            cx += cw
+        y -= row
+    label_w = sum(cols[:5])
+    _cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.0, size))
+    _cell(
+        canvas,
+        Box(x + label_w, y - row, cols[5], row),
+        format_yen(notice.total_unpaid),
+        size=size,
+        align="right",
+    )
+    _cell(canvas, Box(x + label_w + cols[5], y - row, cols[6], row))
+    y -= row
+    canvas.setLineWidth(_THICK)
+    canvas.rect(x, y, w, top - y)
+    canvas.setLineWidth(_THIN)
+    return float(y)
+
+
+def _notes(notice: ReminderNotice) -> list[str]:
+    notes = [
+        "同封の納付書により、金融機関・コンビニエンスストア・市役所窓口で納付してください。",
+        notice.late_fee_note,
+    ]
+    if notice.fees:
+        notes.append(f"督促手数料{format_yen(notice.fees)}は、{notice.insurer_name}の条例によるものです。")
+    notes.append("この催告書と行き違いに納付された場合は、ご容赦ください。")
+    return notes + list(notice.notes)
+
+
+def _consult(canvas: Canvas, notice: ReminderNotice) -> float:
+    """The 納付相談 box at the foot (where a 督促状 has its 教示); returns its top."""
+    inner_w = _CONTENT_W - 6 * mm
+    size = 9.0
+    lines = [("", CONSULT), ("", f"{notice.office}　電話 {notice.office_phone}")]
+    h = _hanging_height(lines, MINCHO, size, inner_w)
+    box = Box(_MARGIN, _BOTTOM, _CONTENT_W, 5.5 * mm + h + 5 * mm)
+    canvas.setLineWidth(_THICK)
+    canvas.rect(box.x, box.y, box.w, box.h)
+    canvas.setLineWidth(_THIN)
+    canvas.setFont(GOTHIC, 10)
+    canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 10 * 0.88, "納付のご相談")
+    _draw_hanging(canvas, lines, box.x + 3 * mm, box.top - 2.5 * mm - 5.5 * mm, inner_w, MINCHO, size)
+    return box.top
