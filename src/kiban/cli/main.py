@@ -12,6 +12,7 @@ from kiban.cli import demo as demo_cmd
 from kiban.cli import serve as serve_cmd
 from kiban.cli import synth as synth_cmd
 from kiban.collection import cli as collection_cli
+from kiban.gateway import cli as gateway_cli
 from kiban.identity import cli as identity_cli
 from kiban.kaigo import cli as kaigo_cli
 from kiban.network import cli as network_cli
@@ -34,6 +35,17 @@ app.add_typer(identity_cli.app, name="identity")
 app.add_typer(kaigo_cli.app, name="kaigo")
 app.add_typer(collection_cli.app, name="collection")
 app.add_typer(network_cli.app, name="network")
+app.add_typer(gateway_cli.app, name="gateway")
+
+
+def _kaigo_letters(engine, batch_id: int) -> bytes:  # type: ignore[no-untyped-def]
+    """督促状・催告書 of a 介護保険料 督促 run (the collection engine cannot import kaigo)."""
+    from kiban.kaigo.assessment import receivables
+
+    return receivables.demand_pdf(engine, batch_id)
+
+
+collection_cli.LETTERS["kaigo"] = _kaigo_letters
 app.command("synth")(synth_cmd.synth)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
