@@ -15,6 +15,7 @@ from kiban.collection import cli as collection_cli
 from kiban.gateway import cli as gateway_cli
 from kiban.identity import cli as identity_cli
 from kiban.kaigo import cli as kaigo_cli
+from kiban.linkage import cli as linkage_cli
 from kiban.network import cli as network_cli
 from kiban.security import cli as security_cli
 from kiban.security.audit import cli as audit_cli
@@ -34,6 +35,7 @@ app.add_typer(audit_cli.app, name="audit")
 app.add_typer(identity_cli.app, name="identity")
 app.add_typer(kaigo_cli.app, name="kaigo")
 app.add_typer(collection_cli.app, name="collection")
+app.add_typer(linkage_cli.app, name="linkage")
 app.add_typer(network_cli.app, name="network")
 app.add_typer(gateway_cli.app, name="gateway")
 
@@ -45,7 +47,15 @@ def _kaigo_letters(engine, batch_id: int) -> bytes:  # type: ignore[no-untyped-d
     return receivables.demand_pdf(engine, batch_id)
 
 
+def _kaigo_fees(conn, batch_id: int) -> None:  # type: ignore[no-untyped-def]
+    """督促手数料 per the 介護保険 insurers' 条例 (kiban.rules.kaigo_collection [demand_fee])."""
+    from kiban.kaigo.assessment import receivables
+
+    receivables.charge_demand_fees(conn, batch_id)
+
+
 collection_cli.LETTERS["kaigo"] = _kaigo_letters
+collection_cli.FEES["kaigo"] = _kaigo_fees
 app.command("synth")(synth_cmd.synth)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
