@@ -158,3 +158,52 @@ def provide(engine: Engine, city: City, request: ProvisionRequest) -> ProvisionR
         return provision.handle_provision_request(
             conn, city_code=city.code, request=request, received_at=protocol.utcnow()
         )
+
+
+def open_and_permit(
+    engine: Engine,
+    ctx: object,
+    network: Network,
+    asker: City,
+    giver: City,
+    *,
+    giver_token: str,
+    items: Sequence[str] = QUALIFICATION,
+    person_id: int | None = None,
+) -> tuple[str, ProvisionRequest]:
+    """The inquirer opens an inquiry for a person (with its own 符号), the network's permit is
+    attached (the test signs it, translating to the provider's 符号); returns the routed request."""
+    from kiban.gateway import inquiry
+
+    pid = person_id or random.randrange(10**6, 10**9)
+    with engine.begin() as conn:
+        tokens.store_token(
+            conn, city_code=asker.code, person_id=pid, agency_code=asker.kaigo, token=new_token()
+        )
+        request_id, _ = inquiry.open_inquiry(
+            conn,
+            ctx,  # type: ignore[arg-type]
+            city_code=asker.code,
+            person_id=pid,
+            inquirer_agency=asker.kaigo,
+            provider_agency=giver.kaigo,
+            procedure_code="kaigo.qualification",
+            dataset="kaigo.qualification",
+            items=items,
+        )
+    permit = network.permit(
+        inquirer=asker.kaigo, provider=giver.kaigo, provider_token=giver_token, items=items
+    )
+    with engine.begin() as conn:
+        inquiry.attach_permit(conn, city_code=asker.code, request_id=request_id, permit=permit)
+        request = inquiry.provision_request_for(conn, city_code=asker.code, request_id=request_id)
+    return request_id, request
+
+
+def receive(engine: Engine, city: City, request_id: str, response: ProvisionResponse) -> None:
+    from kiban.gateway import inquiry
+
+    with engine.begin() as conn:
+        inquiry.complete_inquiry(
+            conn, city_code=city.code, request_id=request_id, response=response, received_at=protocol.utcnow()
+        )

@@ -486,8 +486,9 @@ def read_result(conn: Connection, ctx: AccessContext, *, city_code: str, request
 def list_inquiries(
     conn: Connection, ctx: AccessContext, *, city_code: str, limit: int = 200
 ) -> list[Inquiry]:
-    """照会一覧 (no personal items: ids, agencies, status)."""
+    """照会一覧 (no personal items: ids, agencies, status); the persons shown are logged."""
     tenants.scope(conn, city_code)
+    guard.require(conn, ctx, action=Action.SEARCH, log=False)
     rows = conn.execute(
         text(
             f"SELECT {_COLUMNS} FROM gateway.inquiry WHERE city_code = :c ORDER BY inquiry_id DESC LIMIT :n"
@@ -495,7 +496,7 @@ def list_inquiries(
         {"c": city_code, "n": limit},
     ).all()
     found = [_inquiry(r) for r in rows]
-    guard.require(
+    audit.record(
         conn,
         ctx,
         action=Action.SEARCH,
