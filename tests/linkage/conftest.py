@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date
 
 import pytest
+from linkage_helpers import form
 from sqlalchemy import Engine, text
 
 from kiban.db.engine import get_app_engine
 from kiban.linkage import applications
-from kiban.linkage.applications import ApplicationForm
 from kiban.security.context import AccessContext, Business
 from security_factories import Org
 
@@ -65,19 +64,6 @@ def renkei(org: Org) -> StaffFactory:
         )
 
     return make
-
-
-def form(
-    consumer: str,
-    dataset: str,
-    items: tuple[str, ...],
-    basis: str,
-    *,
-    valid_from: date = date(2024, 6, 1),
-    valid_to: date | None = None,
-    purpose: str = "資格確認のため",
-) -> ApplicationForm:
-    return ApplicationForm(consumer, dataset, items, basis, purpose, "業務外利用禁止", valid_from, valid_to)
 
 
 Subscribe = Callable[..., int]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from linkage_helpers import form
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from conftest import form
 from kiban.linkage import applications
 from kiban.linkage.errors import LinkageError, SelfApproval, ValidationFailed
 from kiban.security.errors import AccessDenied

@@ -7,6 +7,7 @@ import logging
 from datetime import date, timedelta
 
 import pytest
+from linkage_helpers import settle
 from sqlalchemy import Connection, Engine, text
 
 from kiban.db import outbox
@@ -36,6 +37,7 @@ def publish(engine: Engine, topic: str, payload: dict[str, object], key: str | N
 
 
 def deliver(engine: Engine, consumer: str, handler: delivery.Handler | None = None) -> int:
+    settle(engine)
     with engine.begin() as conn:
         return delivery.deliver_pending(conn, consumer=consumer, handler=handler)
 
