@@ -20,19 +20,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "network"))
 
-from cities import (
-    QUALIFICATION_OF_KUMAMOTO_INSURED,
-    CityDb,
-    create_city,
-    drop_city,
-    join_and_serve,
-    new_my_number,
-    resident,
-)
-from cluster import Proc, admin_token_file, network_proc, running
-from sqlalchemy.engine import make_url
+import cities
+from cities import KORIYAMA, KUMAMOTO, QUALIFICATION_OF_KUMAMOTO_INSURED, CityDb, new_my_number, resident
+from cluster import Proc
 
-from kiban.db import embedded
 from kiban.gateway import client, inquiry, replica, review, tokens
 from kiban.gateway.errors import InquiryRefused
 from kiban.network import protocol
@@ -40,7 +31,6 @@ from kiban.security.context import Business
 
 pytestmark = pytest.mark.slow
 
-KUMAMOTO, KORIYAMA = "431001", "072036"
 ASKED = ("insurer_no", "insured_no", "category", "acquired_on", "jushochi_tokurei")
 
 
@@ -49,39 +39,8 @@ def world(
     pg_admin_url: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
     """The network, both cities' databases and gateways, one shared resident."""
-    logs = tmp_path_factory.mktemp("e2e")
-    net_db = f"kiban_net_{logs.name[-8:].replace('-', '_')}_{int(time.time())}"
-    embedded.ensure_database(pg_admin_url, net_db)
-    net_url = make_url(pg_admin_url).set(database=net_db).render_as_string(hide_password=False)
-    token_file, _ = admin_token_file(logs)
-    net = network_proc(net_url, token_file, logs)
-    cities: list[CityDb] = []
-    try:
-        with running(net):
-            kumamoto = create_city(pg_admin_url, KUMAMOTO, "熊本市", logs)
-            cities.append(kumamoto)
-            koriyama = create_city(pg_admin_url, KORIYAMA, "郡山市", logs)
-            cities.append(koriyama)
-            join_and_serve(kumamoto, net, token_file)
-            join_and_serve(koriyama, net, token_file)
-            digits = new_my_number()
-            yield {
-                "net": net,
-                "net_url": net_url,
-                "kumamoto": kumamoto,
-                "koriyama": koriyama,
-                "k_person": resident(kumamoto, digits),
-                "r_person": resident(koriyama, digits),
-                "digits": digits,
-            }
-    finally:
-        leaks: list[str] = []
-        for city in cities:
-            if city.gateway is not None:
-                city.gateway.stop()
-            leaks += drop_city(pg_admin_url, city)
-        embedded.drop_database(pg_admin_url, net_db)
-        assert not leaks, f"a 個人番号 was stored in clear: {leaks}"
+    with cities.world(pg_admin_url, tmp_path_factory.mktemp("e2e")) as w:
+        yield w
 
 
 @pytest.fixture(scope="module")

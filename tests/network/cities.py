@@ -8,16 +8,18 @@ staff, a resident with a 個人番号 in the vault, a tenant joined to the netwo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import subprocess
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cluster import Proc, free_port, kiban
+from cluster import Proc, admin_token_file, free_port, kiban, network_proc, running
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -74,6 +76,9 @@ class CityDb:
         with self.app.begin() as conn:
             tenants.scope(conn, self.code)
             return list(conn.execute(text(sql), params).all())
+
+
+KUMAMOTO, KORIYAMA = "431001", "072036"
 
 
 def create_city(pg_admin_url: str, code: str, name: str, log_dir: Path) -> CityDb:
@@ -182,3 +187,67 @@ QUALIFICATION_OF_KUMAMOTO_INSURED = {
     "jushochi_tokurei": True,
     "facility_name": "特別養護老人ホーム 基盤の里（郡山市）",
 }
+
+
+@contextlib.contextmanager
+def world(pg_admin_url: str, logs: Path) -> Iterator[dict[str, Any]]:
+    """The network (own database), 熊本市 and 郡山市 (own databases, joined, gateways serving) and
+    one resident with the same 個人番号 in both vaults. Everything is stopped and dropped after."""
+    net_db = f"kiban_net_{uuid.uuid4().hex[:10]}"
+    embedded.ensure_database(pg_admin_url, net_db)
+    net_url = make_url(pg_admin_url).set(database=net_db).render_as_string(hide_password=False)
+    token_file, _ = admin_token_file(logs)
+    net = network_proc(net_url, token_file, logs)
+    cities: list[CityDb] = []
+    try:
+        with running(net):
+            kumamoto = create_city(pg_admin_url, KUMAMOTO, "熊本市", logs)
+            cities.append(kumamoto)
+            koriyama = create_city(pg_admin_url, KORIYAMA, "郡山市", logs)
+            cities.append(koriyama)
+            join_and_serve(kumamoto, net, token_file)
+            join_and_serve(koriyama, net, token_file)
+            digits = new_my_number()
+            yield {
+                "net": net,
+                "net_url": net_url,
+                "kumamoto": kumamoto,
+                "koriyama": koriyama,
+                "k_person": resident(kumamoto, digits),
+                "r_person": resident(koriyama, digits),
+                "digits": digits,
+            }
+    finally:
+        leaks: list[str] = []
+        for city in cities:
+            if city.gateway is not None:
+                city.gateway.stop()
+            leaks += drop_city(pg_admin_url, city)
+        embedded.drop_database(pg_admin_url, net_db)
+        assert not leaks, f"a 個人番号 was stored in clear: {leaks}"
+
+
+def with_tokens_and_replica(w: dict[str, Any]) -> dict[str, str]:
+    """符号取得 in both cities through the client API and 熊本市's 副本 of the person's 資格."""
+    from kiban.gateway import client, replica
+
+    k, r = w["kumamoto"], w["koriyama"]
+    found = {}
+    for key, city, person in (("kumamoto", k, w["k_person"]), ("koriyama", r, w["r_person"])):
+        found[key] = client.acquire_token(
+            city.app,
+            city.ctx(Business.KAIGO, "clerk", f"{city.code}-kaigo"),
+            city_code=city.code,
+            person_id=person.person_id,
+            agency_code=city.kaigo,
+        )
+    with k.app.begin() as conn:
+        replica.register_replica(
+            conn,
+            city_code=k.code,
+            person_id=w["k_person"].person_id,
+            dataset="kaigo.qualification",
+            items=QUALIFICATION_OF_KUMAMOTO_INSURED,
+            source_ref="kaigo.qualification:e2e",
+        )
+    return found

@@ -13,7 +13,6 @@ of an error message.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections.abc import Sequence
@@ -32,7 +31,12 @@ from kiban.security.context import AccessContext, Action, Business
 
 
 class NetworkUnavailable(GatewayError):
-    """The network (or, through it, the provider) could not be reached in time; retry later."""
+    """The network (or, through it, the provider) could not be reached in time; retry later
+    (``request_id``: the inquiry to send again with ``send_inquiry``, when one was opened)."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
 
 
 _clients: dict[str, httpx.Client] = {}
@@ -183,7 +187,10 @@ def send_inquiry(
         net = _network(conn, city_code)
         request = inquiry.provision_request_for(conn, city_code=city_code, request_id=request_id)
     body = request.to_json()
-    resp = _retrying(lambda left: net.post("/v1/route/provision", body, timeout=left), deadline)
+    try:
+        resp = _retrying(lambda left: net.post("/v1/route/provision", body, timeout=left), deadline)
+    except NetworkUnavailable as exc:
+        raise NetworkUnavailable(f"照会 {request_id}: {exc}", request_id=request_id) from exc
     if resp.status_code != 200:
         raise GatewayError(
             f"照会 {request_id}: 情報提供ネットワークシステムが受け付けませんでした（{_error_of(resp)}）"
@@ -196,7 +203,7 @@ def send_inquiry(
     return answer
 
 
-def inquire(
+def start_inquiry(
     engine: Engine,
     ctx: AccessContext,
     *,
@@ -209,11 +216,9 @@ def inquire(
     items: Sequence[str],
     timeout: float = 5.0,
 ) -> str:
-    """情報照会 (SKI): open → permit from the network → route to the provider → answer stored.
+    """情報照会の開始: open the inquiry and attach the network's permit; returns the request id.
 
-    Returns the request id. A refusal by the list (ours or the network's) is recorded and raised as
-    :class:`InquiryRefused`; a 自動応答不可 answer leaves the inquiry ``held`` until the provider's
-    supervisor releases it (the later answer arrives at ``/gateway/v1/answers``)."""
+    A refusal (our list or the network's) is recorded and raised as :class:`InquiryRefused`."""
     deadline = time.monotonic() + timeout
     with engine.begin() as conn:
         request_id, permit_request = inquiry.open_inquiry(
@@ -255,11 +260,43 @@ def inquire(
         state = inquiry.load_inquiry(conn, city_code=city_code, request_id=request_id)
     if state.status == "refused":
         raise InquiryRefused(f"照会できません: {state.reason or refusal}", request_id=request_id)
+    return request_id
+
+
+def inquire(
+    engine: Engine,
+    ctx: AccessContext,
+    *,
+    city_code: str,
+    person_id: int,
+    inquirer_agency: str,
+    provider_agency: str,
+    procedure_code: str,
+    dataset: str,
+    items: Sequence[str],
+    timeout: float = 5.0,
+) -> str:
+    """情報照会 (SKI): open → permit from the network → route to the provider → answer stored.
+
+    Returns the request id. A refusal by the list (ours or the network's) is recorded and raised as
+    :class:`InquiryRefused`; a 自動応答不可 answer leaves the inquiry ``held`` until the provider's
+    supervisor releases it (the later answer arrives at ``/gateway/v1/answers``). Transport errors
+    are retried with the same request id until ``timeout``; after :class:`NetworkUnavailable`,
+    ``send_inquiry`` with the same id continues where it stopped."""
+    deadline = time.monotonic() + timeout
+    request_id = start_inquiry(
+        engine,
+        ctx,
+        city_code=city_code,
+        person_id=person_id,
+        inquirer_agency=inquirer_agency,
+        provider_agency=provider_agency,
+        procedure_code=procedure_code,
+        dataset=dataset,
+        items=items,
+        timeout=timeout,
+    )
     send_inquiry(
         engine, city_code=city_code, request_id=request_id, timeout=max(deadline - time.monotonic(), 1.0)
     )
     return request_id
-
-
-def now() -> dt.datetime:
-    return protocol.utcnow()
