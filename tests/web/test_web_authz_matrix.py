@@ -139,6 +139,14 @@ POLICY: dict[tuple[str, str], object] = {
     ("POST", "/api/v1/kaigo/certificates"): Business.KAIGO,
     ("GET", "/api/v1/kaigo/certificates/bulk/{batch_id}"): Business.KAIGO,
     ("POST", "/api/v1/kaigo/premium/simulate"): Business.KAIGO,
+    ("GET", "/gateway/held"): Business.CHUKAN,
+    ("GET", "/gateway/held/{request_id}"): Business.CHUKAN,
+    ("POST", "/gateway/held/{request_id}/release"): Business.CHUKAN,
+    ("POST", "/gateway/held/{request_id}/refuse"): Business.CHUKAN,
+    ("GET", "/gateway/records"): Business.CHUKAN,
+    ("GET", "/gateway/records/disclosure"): Business.CHUKAN,
+    ("GET", "/gateway/inquiries"): Business.CHUKAN,
+    ("GET", "/gateway/inquiries/{request_id}"): Business.CHUKAN,
 }
 
 STATES = [
@@ -282,6 +290,7 @@ def _form(path: str, actor: Actor, victim: str, dep: str) -> dict[str, str]:
         },
         "/kaigo/certificates/bulk": {"month": "2000-01", "issued_on": "2000-02-01"},
         "/api/v1/kaigo/certificates": {"person_no": victim},
+        "/gateway/held/{request_id}/refuse": {"reason": "確認の結果"},
     }.get(path, {})
 
 
@@ -295,12 +304,13 @@ def world(database_url: str, db_engine: Engine) -> Iterator[dict[str, object]]:
     today = clock.today()
     app = create_app(engine)
     actors: dict[tuple[str, object], Actor] = {}
-    for business in (Business.SYSTEM, Business.KANSA, Business.ATENA, Business.KAIGO):
+    for business in (Business.SYSTEM, Business.KANSA, Business.ATENA, Business.KAIGO, Business.CHUKAN):
         role = {
             Business.SYSTEM: "admin",
             Business.KANSA: "auditor",
             Business.ATENA: "clerk",
             Business.KAIGO: "clerk",
+            Business.CHUKAN: "supervisor",
         }[business]
         for i, state in enumerate(STATES):
             name = f"{business.value[:3]}{i}"

@@ -518,3 +518,20 @@ def purge_expired(conn: Connection, *, city_code: str, now: dt.datetime) -> int:
         {"c": city_code, "now": now},
     )
     return int(done.rowcount)
+
+
+def view_inquiry(
+    conn: Connection, ctx: AccessContext, *, city_code: str, request_id: str
+) -> tuple[Inquiry, dict[str, Any] | None]:
+    """照会の閲覧 (access-logged once): the inquiry and, while it is kept, its decrypted result."""
+    inq = load_inquiry(conn, city_code=city_code, request_id=request_id)
+    if inq.has_result:
+        return inq, read_result(conn, ctx, city_code=city_code, request_id=request_id)
+    guard.require(
+        conn,
+        ctx,
+        action=Action.VIEW,
+        subjects=[subject_of(conn, inq.person_id)],
+        detail={"gateway": "inquiry", "request_id": request_id},
+    )
+    return inq, None

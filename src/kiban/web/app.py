@@ -23,6 +23,7 @@ from kiban.web import (
     collection_arrears_pages,
     collection_closing_pages,
     collection_pages,
+    gateway_pages,
     identity_api,
     identity_pages,
     kaigo_api,
@@ -30,6 +31,7 @@ from kiban.web import (
     kaigo_pages,
     kaigo_premium_api,
     kaigo_premium_pages,
+    linkage_pages,
     pages,
 )
 from kiban.web.deps import set_engine
@@ -68,6 +70,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(collection_pages.router)
     app.include_router(collection_arrears_pages.router)
     app.include_router(collection_closing_pages.router)
+    app.include_router(linkage_pages.router)
+    app.include_router(gateway_pages.router)
     _install_error_pages(app)
     return app
 
