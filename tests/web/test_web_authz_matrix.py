@@ -139,6 +139,16 @@ POLICY: dict[tuple[str, str], object] = {
     ("POST", "/api/v1/kaigo/certificates"): Business.KAIGO,
     ("GET", "/api/v1/kaigo/certificates/bulk/{batch_id}"): Business.KAIGO,
     ("POST", "/api/v1/kaigo/premium/simulate"): Business.KAIGO,
+    ("GET", "/linkage/catalogue"): Business.RENKEI,
+    ("GET", "/linkage/applications"): Business.RENKEI,
+    ("GET", "/linkage/applications/new"): Business.RENKEI,
+    ("POST", "/linkage/applications"): Business.RENKEI,
+    ("GET", "/linkage/applications/{application_id}"): Business.RENKEI,
+    ("POST", "/linkage/applications/{application_id}/approve"): Business.RENKEI,
+    ("POST", "/linkage/applications/{application_id}/refuse"): Business.RENKEI,
+    ("GET", "/linkage/subscriptions"): Business.RENKEI,
+    ("POST", "/linkage/subscriptions/{subscription_id}/revoke"): Business.RENKEI,
+    ("GET", "/linkage/transfers"): Business.RENKEI,
     ("GET", "/gateway/held"): Business.CHUKAN,
     ("GET", "/gateway/held/{request_id}"): Business.CHUKAN,
     ("POST", "/gateway/held/{request_id}/release"): Business.CHUKAN,
@@ -290,6 +300,8 @@ def _form(path: str, actor: Actor, victim: str, dep: str) -> dict[str, str]:
         },
         "/kaigo/certificates/bulk": {"month": "2000-01", "issued_on": "2000-02-01"},
         "/api/v1/kaigo/certificates": {"person_no": victim},
+        "/linkage/applications/{application_id}/refuse": {"reason": "目的が不明確"},
+        "/linkage/subscriptions/{subscription_id}/revoke": {"reason": "事業終了"},
         "/gateway/held/{request_id}/refuse": {"reason": "確認の結果"},
     }.get(path, {})
 
@@ -304,12 +316,13 @@ def world(database_url: str, db_engine: Engine) -> Iterator[dict[str, object]]:
     today = clock.today()
     app = create_app(engine)
     actors: dict[tuple[str, object], Actor] = {}
-    for business in (Business.SYSTEM, Business.KANSA, Business.ATENA, Business.KAIGO, Business.CHUKAN):
+    for business in (Business.SYSTEM, Business.KANSA, Business.ATENA, Business.KAIGO, Business.RENKEI, Business.CHUKAN):
         role = {
             Business.SYSTEM: "admin",
             Business.KANSA: "auditor",
             Business.ATENA: "clerk",
             Business.KAIGO: "clerk",
+            Business.RENKEI: "approver",
             Business.CHUKAN: "supervisor",
         }[business]
         for i, state in enumerate(STATES):
@@ -321,7 +334,9 @@ def world(database_url: str, db_engine: Engine) -> Iterator[dict[str, object]]:
             secret = totp.new_secret()
             grants = {
                 "none": [],
-                "wrong_business": [(Business.RENKEI, "operator")],
+                "wrong_business": [(Business.KANSA, "auditor")]
+                if business is Business.RENKEI
+                else [(Business.RENKEI, "operator")],
                 "wrong_department": [],
             }.get(state, [(business, role)])
             valid_from = today + timedelta(days=2) if state == "not_yet" else today - timedelta(days=90)
@@ -433,6 +448,8 @@ def test_route_by_grant_state(route: tuple[str, str], state: str, world: dict[st
         .replace("{batch_id}", "999999999")
         .replace("{reduction_id}", "999999999")
         .replace("{fiscal_year}", "2025")
+        .replace("{application_id}", "999999999")
+        .replace("{subscription_id}", "999999999")
     )
     if path == "/static":
         concrete = "/static/kiban.css"

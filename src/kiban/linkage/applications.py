@@ -101,7 +101,7 @@ class Subscription:
         )
 
 
-def _in_renkei(ctx: AccessContext) -> None:
+def in_renkei(ctx: AccessContext) -> None:
     if ctx.business is not Business.RENKEI:
         raise LinkageError("庁内連携の管理は業務「庁内連携管理」で行ってください")
 
@@ -191,7 +191,7 @@ def _basis_period(basis: Any) -> str:
 
 def apply(conn: Connection, ctx: AccessContext, form: ApplicationForm) -> int:
     """データ使用承認願の提出. Returns the application number; nothing written on a bad form."""
-    _in_renkei(ctx)
+    in_renkei(ctx)
     guard.require(
         conn,
         ctx,
@@ -273,7 +273,7 @@ def list_applications(
     conn: Connection, ctx: AccessContext, *, status: str | None = None
 ) -> list[Application]:
     """データ使用承認願の一覧 (newest first)."""
-    _in_renkei(ctx)
+    in_renkei(ctx)
     guard.require(
         conn, ctx, action=Action.SEARCH, detail={"screen": "データ使用承認願一覧", "status": status}
     )
@@ -285,7 +285,7 @@ def list_applications(
 
 
 def get_application(conn: Connection, ctx: AccessContext, application_id: int) -> Application:
-    _in_renkei(ctx)
+    in_renkei(ctx)
     guard.require(
         conn, ctx, action=Action.VIEW, detail={"screen": "データ使用承認願", "application_id": application_id}
     )
@@ -321,7 +321,7 @@ def _pending_for_decision(conn: Connection, ctx: AccessContext, application_id: 
 def approve(conn: Connection, ctx: AccessContext, *, application_id: int, note: str = "") -> int:
     """承認: the application becomes a subscription (returned). The form is checked again against
     today's catalogue and bases (a basis may have ended since it was filed)."""
-    _in_renkei(ctx)
+    in_renkei(ctx)
     guard.require(
         conn,
         ctx,
@@ -377,7 +377,7 @@ def approve(conn: Connection, ctx: AccessContext, *, application_id: int, note: 
 
 def refuse(conn: Connection, ctx: AccessContext, *, application_id: int, reason: str) -> None:
     """却下 (with the reason, kept with the application)."""
-    _in_renkei(ctx)
+    in_renkei(ctx)
     guard.require(
         conn,
         ctx,
@@ -427,7 +427,7 @@ def _subscription(r: Any) -> Subscription:
 
 def list_subscriptions(conn: Connection, ctx: AccessContext) -> list[Subscription]:
     """利用登録の一覧."""
-    _in_renkei(ctx)
+    in_renkei(ctx)
     guard.require(conn, ctx, action=Action.SEARCH, detail={"screen": "利用登録一覧"})
     rows = conn.execute(text(_SUB_SELECT + " ORDER BY consumer, dataset, subscription_id")).all()
     return [_subscription(r) for r in rows]
@@ -449,7 +449,7 @@ def subscriptions_of(conn: Connection, consumer: str, *, lock: bool = False) -> 
 
 def revoke(conn: Connection, ctx: AccessContext, *, subscription_id: int, reason: str) -> None:
     """利用登録の取消: from now on nothing is delivered under it."""
-    _in_renkei(ctx)
+    in_renkei(ctx)
     guard.require(
         conn,
         ctx,
