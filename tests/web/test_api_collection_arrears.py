@@ -167,3 +167,18 @@ def test_a_plan_that_does_not_add_up_is_refused(assessed, app_engine: Engine, or
     assert made.status_code == 303, made.text[:400]
     listed = clerk.get("/collection/arrears?without_plan=1")
     assert listed.status_code == 200 and f'data-testid="arrears-{A}"' not in listed.text
+
+
+def test_the_fee_panel_without_an_ordinance_fee(assessed, app_engine: Engine, org: Org) -> None:
+    clerk = _staff(app_engine, org, "clerk")
+    page = clerk.get(f"/kaigo/persons/{A}/arrears")
+    assert (
+        page.status_code == 200
+        and 'data-testid="no-fees"' in page.text
+        and "地方自治法第231条の3第2項" in page.text
+    )
+    refused = clerk.post(f"/kaigo/persons/{A}/arrears/fees", {"amount": "100"})
+    assert refused.status_code == 422 and "未納の督促手数料はありません" in refused.text
+    assert clerk.post(f"/kaigo/persons/{A}/arrears/fees", {"amount": "100"}, csrf=False).status_code == 403
+    reader = _staff(app_engine, org, "reader")
+    assert reader.post(f"/kaigo/persons/{A}/arrears/fees", {"amount": "100"}).status_code == 403

@@ -134,6 +134,7 @@ POLICY: dict[tuple[str, str], object] = {
     ("GET", "/kaigo/persons/{person_no}/arrears"): Business.KAIGO,
     ("POST", "/kaigo/persons/{person_no}/arrears/plans"): Business.KAIGO,
     ("POST", "/kaigo/persons/{person_no}/arrears/contacts"): Business.KAIGO,
+    ("POST", "/kaigo/persons/{person_no}/arrears/fees"): Business.KAIGO,
     ("GET", "/api/v1/kaigo/persons/{person_no}/eligibility"): Business.KAIGO,
     ("GET", "/api/v1/kaigo/facilities"): Business.KAIGO,
     ("POST", "/api/v1/kaigo/certificates"): Business.KAIGO,

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import typer
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from kiban.collection.late_fee import LateFeeError, UnknownInsurer, YearNotVerified, compute_late_fee
 
@@ -23,6 +23,8 @@ app = typer.Typer(help="収納・滞納のツールとバッチ", no_args_is_hel
 # The letters (督促状・催告書) of a 督促 run, per business: the engine sits below the businesses
 # (import-linter layers), so the entry point (kiban.cli.main) registers each business's printer here.
 LETTERS: dict[str, Callable[[Engine, int], bytes]] = {}
+# 督促手数料 per the insurers' 条例 (地方自治法第231条の3第2項), per business, registered the same way.
+FEES: dict[str, Callable[[Connection, int], None]] = {}
 
 
 @app.callback()
@@ -131,12 +133,13 @@ def demand_command(
     engine, ctx = _batch_ctx(business, "督促・催告の実行")
     run = demands.demand_run(
         engine, ctx, business=business, as_of=_date(as_of, "--as-of") if as_of else None,
-        deadline_days=deadline_days, kind="reminder" if reminder else "demand",
+        deadline_days=deadline_days, kind="reminder" if reminder else "demand", charge_fees=FEES.get(business),
     )  # fmt: skip
     label = "催告" if reminder else "督促"
     typer.echo(
         f"{label} {run.demands:,} 期別・{run.persons:,} 人、未納 {run.unpaid:,} 円（一括 {run.batch_id}）"
         + (f"。納期限後20日を過ぎた督促 {run.late:,} 件" if run.late and not reminder else "")
+        + (f"。督促手数料 {run.fees:,} 円（条例）" if run.fees else "")
     )
     printer = LETTERS.get(business)
     if run.demands and printer is not None:

@@ -12,6 +12,7 @@ letters are 催告 (``reminder``). 特別徴収 期別 are not demanded: the pen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
@@ -23,7 +24,21 @@ from kiban.security import audit, guard
 from kiban.security.context import AccessContext, Action
 from kiban.shared import clock
 
-__all__ = ["DEMAND_WITHIN_DAYS", "DemandRun", "demand_run", "prescription_of"]
+__all__ = [
+    "DEMAND_WITHIN_DAYS",
+    "DemandError",
+    "DemandRun",
+    "FeeOwed",
+    "collect_fee",
+    "demand_run",
+    "fees_owed",
+    "prescription_of",
+]
+
+
+class DemandError(ValueError):
+    """A refused request (message in Japanese, for the clerk)."""
+
 
 DEMAND_WITHIN_DAYS = 20  # 納期限後20日以内 (地方税法第329条第1項の例; each city's 介護保険条例)
 
@@ -37,6 +52,7 @@ class DemandRun:
     late: int  # 督促 sent more than 20 days after the 納期限 (to be explained in the city's records)
     unpaid: int
     person_nos: tuple[str, ...]
+    fees: int = 0  # 督促手数料 charged by this run (条例, 地方自治法第231条の3第2項)
 
 
 def demand_run(
@@ -49,11 +65,16 @@ def demand_run(
     deadline_days: int = 10,
     fee: int = 0,
     kind: Literal["demand", "reminder"] = "demand",
+    charge_fees: Callable[[Connection, int], None] | None = None,
 ) -> DemandRun:
     """督促 (or 催告) of every 普通徴収 期別 unpaid after its 納期限 on ``as_of``; one batch.
 
     督促: those never demanded. 催告: those demanded before and still unpaid. Idempotent for 督促
     (a 期別 is demanded once); a 催告 run is a new letter each time, by design.
+
+    ``charge_fees(conn, batch_id)`` — the business's 督促手数料 per its insurers' 条例 — is called in
+    the run's transaction after the 督促 are recorded (never for a 催告: the fee is for the 督促).
+    ``fee`` is a flat amount per 期別 instead (0: none).
     """
     as_of = as_of or clock.today()
     issued_on = issued_on or as_of
@@ -86,9 +107,17 @@ def demand_run(
                 f" AND {condition} ORDER BY r.person_id, r.due_date"
                 " RETURNING receivable_id, unpaid"
             ),
-            {"k": kind, "batch": batch_id, "i": issued_on, "d": deadline, "fee": fee, "s": ctx.staff_id,
-             "b": business, "a": as_of},
+            {"k": kind, "batch": batch_id, "i": issued_on, "d": deadline, "fee": fee if kind == "demand" else 0,
+             "s": ctx.staff_id, "b": business, "a": as_of},
         ).all()  # fmt: skip
+        if charge_fees is not None and kind == "demand" and rows:
+            charge_fees(conn, batch_id)
+        fees = int(
+            conn.execute(
+                text("SELECT coalesce(sum(fee), 0) FROM collection.demand WHERE batch_id = :b"),
+                {"b": batch_id},
+            ).scalar_one()
+        )
         stats = conn.execute(
             text(
                 "SELECT count(DISTINCT r.person_id) AS persons,"
@@ -107,13 +136,96 @@ def demand_run(
         audit.record(
             conn, ctx, action=Action.PRINT, subjects=list(person_nos[:1000]),
             detail={"what": f"collection.{kind}.run", "batch_id": batch_id, "business": business,
-                    "demands": len(rows), "late": int(stats.late or 0),
+                    "demands": len(rows), "late": int(stats.late or 0), "fees": fees,
                     **({"subjects": "batch_id"} if len(person_nos) > 1000 else {})},
         )  # fmt: skip
     return DemandRun(
         batch_id, kind, len(rows), int(stats.persons or 0), int(stats.late or 0),
-        sum(int(r.unpaid) for r in rows), person_nos,
+        sum(int(r.unpaid) for r in rows), person_nos, fees,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FeeOwed:
+    """督促手数料 charged on one 督促 and what is still owed of it."""
+
+    demand_id: int
+    fiscal_year: int
+    label: str
+    issued_on: date
+    fee: int
+    paid: int
+
+    @property
+    def owed(self) -> int:
+        return self.fee - self.paid
+
+
+def _fees(conn: Connection, person_no: str, business: str, *, lock: bool = False) -> list[FeeOwed]:
+    return [
+        FeeOwed(**dict(r._mapping))
+        for r in conn.execute(
+            text(
+                "SELECT d.demand_id, r.fiscal_year, r.label, d.issued_on, d.fee, d.fee_paid AS paid"
+                " FROM collection.demand d JOIN collection.receivable r USING (receivable_id)"
+                " JOIN identity.person p ON p.person_id = r.person_id"
+                " WHERE p.person_no = :p AND r.business = :b AND d.kind = 'demand' AND d.fee > 0"
+                " ORDER BY d.issued_on, r.due_date, d.demand_id" + (" FOR UPDATE OF d" if lock else "")
+            ),
+            {"p": person_no, "b": business},
+        )
+    ]
+
+
+def fees_owed(conn: Connection, ctx: AccessContext, *, person_no: str, business: str) -> list[FeeOwed]:
+    """A person's 督促手数料 (charged, paid), oldest first; logged."""
+    guard.require(conn, ctx, action=Action.VIEW, subjects=[person_no], log=False)
+    rows = _fees(conn, person_no, business)
+    audit.record(
+        conn, ctx, action=Action.VIEW, subjects=[person_no],
+        detail={"what": "collection.demand_fees", "business": business, "rows": len(rows)},
+    )  # fmt: skip
+    return rows
+
+
+def collect_fee(
+    conn: Connection, ctx: AccessContext, *, person_no: str, business: str, amount: int, paid_on: date
+) -> int:
+    """窓口での督促手数料の収納: ``amount`` is applied to the person's owed fees, oldest first.
+
+    Refused (nothing written) if nothing is owed, the amount is not a positive integer, or it exceeds
+    what is owed. Returns how many 督促 it settled.
+    """
+    guard.require(conn, ctx, action=Action.CREATE, subjects=[person_no], min_rank=1, log=False)
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise DemandError("督促手数料の金額は1円以上の整数で入力してください")
+    if paid_on > clock.today():
+        raise DemandError(f"納付日が未来の日付です: {paid_on.isoformat()}")
+    owed = [f for f in _fees(conn, person_no, business, lock=True) if f.owed > 0]
+    total = sum(f.owed for f in owed)
+    if total == 0:
+        raise DemandError(f"宛名番号 {person_no} に未納の督促手数料はありません")
+    if amount > total:
+        raise DemandError(f"督促手数料の金額 {amount:,}円 が未納額 {total:,}円 を超えています")
+    left, settled = amount, 0
+    for f in owed:
+        take = min(left, f.owed)
+        conn.execute(
+            text(
+                "UPDATE collection.demand SET fee_paid = fee_paid + :t, fee_paid_on = :d WHERE demand_id = :i"
+            ),
+            {"t": take, "d": paid_on, "i": f.demand_id},
+        )
+        settled += take == f.owed
+        left -= take
+        if left == 0:
+            break
+    audit.record(
+        conn, ctx, action=Action.CREATE, subjects=[person_no],
+        detail={"what": "collection.demand_fee.collect", "business": business, "amount": amount,
+                "settled": settled},
+    )  # fmt: skip
+    return settled
 
 
 def prescription_of(conn: Connection, receivable_id: int) -> PrescriptionResult:

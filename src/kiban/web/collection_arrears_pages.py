@@ -43,7 +43,7 @@ MAX_TEXT = 1000
 
 register(MenuItem("collection-arrears", "滞納整理", ARREARS_PATH, Business.KAIGO))
 
-Refused = (InputError, arr.ArrearsError, IdentityError, LookupError, ValueError)
+Refused = (InputError, arr.ArrearsError, demands.DemandError, IdentityError, LookupError, ValueError)
 KINDS = {"demand": "督促", "reminder": "催告"}
 
 
@@ -168,7 +168,7 @@ def run_demands(
             raise InputError("督促か催告かを選んでください")
         run = demands.demand_run(
             engine, staff.ctx, business=BUSINESS, as_of=base, issued_on=issued, deadline_days=days,
-            kind="demand" if kind == "demand" else "reminder",
+            kind="demand" if kind == "demand" else "reminder", charge_fees=kaigo_receivables.charge_demand_fees,
         )  # fmt: skip
         if run.demands:
             kaigo_receivables.demand_pdf(engine, run.batch_id)
@@ -307,6 +307,7 @@ def _person_context(engine: Engine, staff: Staff, person_no: str) -> dict[str, A
         restriction = writeoff.restriction_for(
             conn, staff.ctx, person_no=person_no, business=BUSINESS, on=today
         )
+        fees = demands.fees_owed(conn, staff.ctx, person_no=person_no, business=BUSINESS)
         notes = (
             arr.contact_notes(conn, staff.ctx, person_no=person_no, business=BUSINESS)
             if staff.may_record
@@ -343,6 +344,8 @@ def _person_context(engine: Engine, staff: Staff, person_no: str) -> dict[str, A
         "status": restriction.status,
         "reduction": restriction.reduction,
         "notes": notes,
+        "fees": fees,
+        "fees_owed": sum(f.owed for f in fees),
         "plans": plans,
         "arrears": arrears,
         "channels": arr.CHANNELS,
@@ -489,3 +492,43 @@ def record_contact(
             error_at="contact", contact_form=form,
         )  # fmt: skip
     return redirect(f"/kaigo/persons/{person_no}/arrears#contacts", f"折衝記録（{channel}）を記録しました。")
+
+
+@router.post("/kaigo/persons/{person_no}/arrears/fees", response_class=HTMLResponse)
+def collect_fee(
+    request: Request,
+    engine: EngineDep,
+    staff: StaffDep,
+    person_no: str,
+    amount: Annotated[str, Form()] = "",
+    paid_on: Annotated[str, Form()] = "",
+) -> Response:
+    """窓口での督促手数料の収納 (条例, 地方自治法第231条の3第2項), oldest 督促 first."""
+    try:
+        _require_clerk(engine, staff, Action.CREATE, [person_no])
+        yen = parse_amount(amount)
+        day = parse_date(paid_on, "納付日") or clock.today()
+        with engine.begin() as conn:
+            demands.collect_fee(
+                conn, staff.ctx, person_no=person_no, business=BUSINESS, amount=yen, paid_on=day
+            )
+    except AccessDenied as exc:
+        return _person_page(
+            request,
+            engine,
+            staff,
+            person_no,
+            error=f"督促手数料を収納できません: {exc}",
+            error_at="fee",
+            status=403,
+        )
+    except Refused as exc:
+        return _person_page(
+            request,
+            engine,
+            staff,
+            person_no,
+            error=f"督促手数料を収納できません: {message(exc)}",
+            error_at="fee",
+        )
+    return redirect(f"/kaigo/persons/{person_no}/arrears#fees", f"督促手数料 {yen:,}円を収納しました。")

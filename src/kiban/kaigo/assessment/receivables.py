@@ -10,16 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from kiban.collection.receivables import InstallmentIn, set_installments
 from kiban.kaigo.assessment import installments as inst
 from kiban.kaigo.assessment import service
+from kiban.rules.kaigo_collection import load_calendar
 from kiban.security import audit, guard
 from kiban.security.batch import batch_context
 from kiban.security.context import Action, Business
 
-__all__ = ["sync"]
+__all__ = ["charge_demand_fees", "demand_pdf", "receipt_pdf", "refund_pdf", "sync"]
 
 PURPOSE = "kaigo.collection"
 CHUNK = 500
@@ -98,6 +99,52 @@ def sync(
     return totals
 
 
+_FEE_PERIOD = """
+UPDATE collection.demand d SET fee = :amount
+  FROM collection.receivable r JOIN kaigo.insured i ON i.person_id = r.person_id
+  JOIN kaigo.insurer ins ON ins.insurer_no = i.insurer_no
+ WHERE d.batch_id = :b AND d.kind = 'demand' AND r.receivable_id = d.receivable_id AND ins.collection_calendar = :key
+"""
+
+# 督促状1通につき: the letter's first 期別 carries the fee; a letter holds MAX_ITEMS 期別 (demand_pdf
+# splits a longer list into several letters, in the same order).
+_FEE_LETTER = """
+WITH ranked AS (
+    SELECT d.demand_id,
+           row_number() OVER (PARTITION BY r.person_id ORDER BY r.due_date, r.receivable_id) - 1 AS n
+      FROM collection.demand d JOIN collection.receivable r USING (receivable_id)
+      JOIN kaigo.insured i ON i.person_id = r.person_id JOIN kaigo.insurer ins ON ins.insurer_no = i.insurer_no
+     WHERE d.batch_id = :b AND d.kind = 'demand' AND ins.collection_calendar = :key
+)
+UPDATE collection.demand d SET fee = :amount FROM ranked WHERE ranked.demand_id = d.demand_id AND ranked.n % :max = 0
+"""
+
+
+def charge_demand_fees(conn: Connection, batch_id: int) -> None:
+    """督促手数料 of a 督促 batch, per each insured's insurer's 条例 (the ``[demand_fee]`` of its
+    徴収カレンダー, kiban.rules.kaigo_collection; none by default). 地方自治法第231条の3第2項:
+    手数料 may be charged only 「条例で定めるところにより」 — so an insurer without one charges nothing.
+
+    Called by :func:`kiban.collection.demands.demand_run` inside the run's transaction.
+    """
+    from kiban.notices.demand_notice import MAX_ITEMS
+
+    keys = conn.execute(
+        text(
+            "SELECT DISTINCT ins.collection_calendar FROM collection.demand d JOIN collection.receivable r"
+            " USING (receivable_id) JOIN kaigo.insured i ON i.person_id = r.person_id"
+            " JOIN kaigo.insurer ins ON ins.insurer_no = i.insurer_no WHERE d.batch_id = :b"
+        ),
+        {"b": batch_id},
+    ).scalars()
+    for key in list(keys):
+        fee = load_calendar(str(key)).demand_fee
+        if fee is None:
+            continue
+        params = {"b": batch_id, "key": key, "amount": fee.amount, "max": MAX_ITEMS}
+        conn.execute(text(_FEE_LETTER if fee.per == "letter" else _FEE_PERIOD), params)
+
+
 def demand_pdf(engine: Engine, batch_id: int) -> bytes:
     """督促状 — or, for a 催告 run, 催告書 — (one letter per person) of a batch of 介護保険料
     (kiban.collection.demands.demand_run); stored on the batch."""
@@ -122,7 +169,7 @@ def demand_pdf(engine: Engine, batch_id: int) -> bytes:
                 " LEFT JOIN collection.demand first ON first.receivable_id = d.receivable_id AND first.kind = 'demand'"
                 " JOIN identity.person p ON p.person_id = r.person_id"
                 " JOIN kaigo.insured i ON i.person_id = r.person_id JOIN kaigo.insurer ins ON ins.insurer_no = i.insurer_no"
-                " WHERE d.batch_id = :b AND r.business = 'kaigo' ORDER BY i.insured_no, r.due_date"
+                " WHERE d.batch_id = :b AND r.business = 'kaigo' ORDER BY i.insured_no, r.due_date, r.receivable_id"
             ),
             {"b": batch_id},
         ).all()

@@ -29,6 +29,7 @@ __all__ = [
     "CalendarYearNotCovered",
     "CollectionCalendar",
     "CollectionCalendarError",
+    "DemandFee",
     "OrdinaryPeriod",
     "Source",
     "UnknownCalendar",
@@ -101,6 +102,20 @@ class Source:
 
 
 @dataclass(frozen=True)
+class DemandFee:
+    """督促手数料 of an insurer's 条例 (地方自治法第231条の3第2項: 条例で定めるところにより手数料を徴収
+    することができる). Only an insurer whose 条例 sets one has a ``[demand_fee]`` table; none by default.
+
+    ``per`` is ``"letter"`` (督促状1通につき — the usual wording) or ``"period"`` (期別ごと).
+    """
+
+    amount: int
+    per: Literal["letter", "period"]
+    ordinance: str  # the 条例 and article, as printed in the notes
+    source: str
+
+
+@dataclass(frozen=True)
 class OrdinaryPeriod:
     """One 普通徴収の期 (期別): its number, label and the month of its 納期限.
 
@@ -130,6 +145,7 @@ class CollectionCalendar:
     year_end_closure: bool  # 12月29日〜1月3日 as 休日 (地方自治法第4条の2第2項第3号)
     sources: dict[str, Source]
     notes: tuple[str, ...]
+    demand_fee: DemandFee | None = None  # 督促手数料 when the 条例 sets one
 
     def require_year(self, fiscal_year: int) -> None:
         """Raise :class:`CalendarYearNotCovered` unless the calendar covers 年度 ``fiscal_year``."""
@@ -312,6 +328,7 @@ class _Reader:
         if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
             raise self.fail("notes", "文字列の配列を指定してください")
 
+        demand_fee = self.demand_fee(raw, sources)
         cal = CollectionCalendar(
             key=self.text(raw, "key", "key"),
             name=self.text(raw, "name", "name"),
@@ -325,9 +342,26 @@ class _Reader:
             year_end_closure=year_end,
             sources=sources,
             notes=tuple(notes),
+            demand_fee=demand_fee,
         )
         self.check_dates(cal)
         return cal
+
+    def demand_fee(self, raw: dict[str, Any], sources: dict[str, Source]) -> DemandFee | None:
+        """The optional ``[demand_fee]``: 1〜1,000円 (no 条例 seen sets more), per 督促状 or 期別."""
+        if "demand_fee" not in raw:
+            return None
+        table = self.table(raw, "demand_fee", "demand_fee")
+        amount = self.integer(self.get(table, "amount", "demand_fee.amount"), "demand_fee.amount", 1, 1000)
+        per = self.get(table, "per", "demand_fee.per")
+        if per not in ("letter", "period"):
+            raise self.fail(
+                "demand_fee.per", f'"letter"（督促状1通につき）か "period"（期別ごと）です（{per!r}）'
+            )
+        source = self.text(table, "source", "demand_fee.source")
+        if source not in sources:
+            raise self.fail("demand_fee.source", f"sources にない出典 {source!r} です")
+        return DemandFee(amount, per, self.text(table, "ordinance", "demand_fee.ordinance"), source)
 
     def check_dates(self, cal: CollectionCalendar) -> None:
         """Every 納期限 lies within the 年度 + 出納整理期間, in order, inside the 祝日 list."""
