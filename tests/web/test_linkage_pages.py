@@ -97,7 +97,7 @@ def test_apply_then_another_administrator_approves_and_the_transfer_is_on_record
     assert ok.status_code == 303
     assert "承認" in approver.get(app_path).text
     subs = approver.get("/linkage/subscriptions")
-    assert "住民記録システム" in subs.text and "insured_no" in subs.text
+    assert "住民記録システム" in subs.text and "被保険者番号" in subs.text
 
     with db_engine.begin() as conn:
         outbox.emit(conn, "kaigo.qualification.acquired", "1700000009",
