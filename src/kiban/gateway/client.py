@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from kiban.gateway import inquiry, tenants, tokens
 from kiban.gateway.errors import GatewayError, InquiryRefused, TenantMissing
 from kiban.network import protocol
-from kiban.network.protocol import Permit, ProvisionResponse
+from kiban.network.protocol import Permit, ProvisionRequest, ProvisionResponse
 from kiban.rules.permit_list import agency_business, agency_city
 from kiban.security import guard
 from kiban.security.context import AccessContext, Action, Business
@@ -82,8 +82,24 @@ class _Network:
         )
 
 
+_NETWORK_TTL = 30.0  # seconds a process trusts its copy of the tenant's network settings
+_networks: dict[tuple[str, str], tuple[float, _Network]] = {}
+
+
 def _network(conn: Any, city_code: str) -> _Network:
-    return _Network(tenants.load_tenant(conn, city_code), tenants.network_api_token(conn, city_code))
+    """The tenant's network settings, read (and the bearer decrypted) at most every 30 s per process."""
+    key = (str(conn.engine.url), city_code)
+    cached = _networks.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    net = _Network(tenants.load_tenant(conn, city_code), tenants.network_api_token(conn, city_code))
+    _networks[key] = (time.monotonic() + _NETWORK_TTL, net)
+    return net
+
+
+def forget_network_settings() -> None:
+    """Drop the cached settings (after ``kiban gateway join`` in the same process, and in tests)."""
+    _networks.clear()
 
 
 def _error_of(resp: httpx.Response) -> str:
@@ -176,16 +192,23 @@ def _retrying(send: Any, deadline: float) -> httpx.Response:
 
 
 def send_inquiry(
-    engine: Engine, *, city_code: str, request_id: str, timeout: float = 5.0
+    engine: Engine,
+    *,
+    city_code: str,
+    request_id: str,
+    timeout: float = 5.0,
+    request: ProvisionRequest | None = None,
 ) -> ProvisionResponse:
     """Route a permitted inquiry to the provider and take in the answer (情報照会の送信と回答受領).
 
     Safe to call again for the same request id after any failure: the request is the same (same id,
-    same sent_at), the provider replies with its stored response, ``complete_inquiry`` is idempotent."""
+    same sent_at), the provider replies with its stored response, ``complete_inquiry`` is idempotent.
+    ``request`` is the ``provision_request_for`` of this id when the caller already has it."""
     deadline = time.monotonic() + timeout
     with engine.begin() as conn:
         net = _network(conn, city_code)
-        request = inquiry.provision_request_for(conn, city_code=city_code, request_id=request_id)
+        if request is None:
+            request = inquiry.provision_request_for(conn, city_code=city_code, request_id=request_id)
     body = request.to_json()
     try:
         resp = _retrying(lambda left: net.post("/v1/route/provision", body, timeout=left), deadline)
@@ -203,7 +226,7 @@ def send_inquiry(
     return answer
 
 
-def start_inquiry(
+def _open_and_permit(
     engine: Engine,
     ctx: AccessContext,
     *,
@@ -215,10 +238,7 @@ def start_inquiry(
     dataset: str,
     items: Sequence[str],
     timeout: float = 5.0,
-) -> str:
-    """情報照会の開始: open the inquiry and attach the network's permit; returns the request id.
-
-    A refusal (our list or the network's) is recorded and raised as :class:`InquiryRefused`."""
+) -> ProvisionRequest:
     deadline = time.monotonic() + timeout
     with engine.begin() as conn:
         request_id, permit_request = inquiry.open_inquiry(
@@ -253,14 +273,49 @@ def start_inquiry(
         refusal = str(resp.json()["refusal"])
     else:
         refusal = f"情報提供ネットワークシステムが許可証の発行を拒否しました（{_error_of(resp)}）"
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # one transaction: the permit kept and the request to route built
         inquiry.attach_permit(
             conn, city_code=city_code, request_id=request_id, permit=permit, refusal=refusal
         )
         state = inquiry.load_inquiry(conn, city_code=city_code, request_id=request_id)
-    if state.status == "refused":
+        routed = (
+            inquiry.provision_request_for(conn, city_code=city_code, request_id=request_id)
+            if state.status == "permitted"
+            else None
+        )
+    if routed is None:
         raise InquiryRefused(f"照会できません: {state.reason or refusal}", request_id=request_id)
-    return request_id
+    return routed
+
+
+def start_inquiry(
+    engine: Engine,
+    ctx: AccessContext,
+    *,
+    city_code: str,
+    person_id: int,
+    inquirer_agency: str,
+    provider_agency: str,
+    procedure_code: str,
+    dataset: str,
+    items: Sequence[str],
+    timeout: float = 5.0,
+) -> str:
+    """情報照会の開始: open the inquiry and attach the network's permit; returns the request id
+    (then ``send_inquiry``). A refusal (our list or the network's) is recorded and raised as
+    :class:`InquiryRefused`."""
+    return _open_and_permit(
+        engine,
+        ctx,
+        city_code=city_code,
+        person_id=person_id,
+        inquirer_agency=inquirer_agency,
+        provider_agency=provider_agency,
+        procedure_code=procedure_code,
+        dataset=dataset,
+        items=items,
+        timeout=timeout,
+    ).request_id
 
 
 def inquire(
@@ -284,7 +339,7 @@ def inquire(
     are retried with the same request id until ``timeout``; after :class:`NetworkUnavailable`,
     ``send_inquiry`` with the same id continues where it stopped."""
     deadline = time.monotonic() + timeout
-    request_id = start_inquiry(
+    request = _open_and_permit(
         engine,
         ctx,
         city_code=city_code,
@@ -297,6 +352,10 @@ def inquire(
         timeout=timeout,
     )
     send_inquiry(
-        engine, city_code=city_code, request_id=request_id, timeout=max(deadline - time.monotonic(), 1.0)
+        engine,
+        city_code=city_code,
+        request_id=request.request_id,
+        timeout=max(deadline - time.monotonic(), 1.0),
+        request=request,
     )
-    return request_id
+    return request.request_id

@@ -98,6 +98,7 @@ class Network:
                 await _secret(conn, "exchange", lambda: p.private_bytes(p.new_exchange_key()))
             )
             self._link_key = await _secret(conn, "person_link", lambda: secrets.token_bytes(32))
+        self._signing_public = p.public_bytes(self._signing)
         await self._load_agencies()
         # Keep-alive connections to the gateways; one pool for the whole process.
         self.http = httpx.AsyncClient(
@@ -236,71 +237,70 @@ class Network:
             dataset=req.dataset,
             items=items,
         )
-        async with self.pool.transaction() as conn:
-            reason = checked.reason if isinstance(checked, Refusal) else ""
-            provider_token: str | None = None
-            if not reason:
-                cur = await conn.execute(
-                    "SELECT p.token FROM network.token i LEFT JOIN network.token p"
-                    " ON p.person_link = i.person_link AND p.agency_code = %s"
-                    " WHERE i.token = %s AND i.agency_code = %s",
-                    (req.provider_agency, req.inquirer_token, req.inquirer_agency),
-                )
-                row = await cur.fetchone()
-                if row is None:
-                    reason = "照会機関の符号が登録されていません（符号取得が必要です）"
-                elif row[0] is None:
-                    reason = f"提供機関 {req.provider_agency} に対象者の符号が登録されていません"
-                else:
-                    provider_token = str(row[0])
-            if reason or provider_token is None:
-                await conn.execute(
-                    "INSERT INTO network.permit_log (inquirer_agency, provider_agency, procedure_code,"
-                    " dataset, items, outcome, reason, list_version) VALUES (%s, %s, %s, %s, %s,"
-                    " 'refused', %s, %s)",
-                    (
-                        req.inquirer_agency,
-                        req.provider_agency,
-                        req.procedure_code,
-                        req.dataset,
-                        list(items),
-                        reason,
-                        self.permit_list.version,
-                    ),
-                )
-                refused = True
+        # Two single-statement round trips: read the 符号 translation, then record the decision.
+        reason = checked.reason if isinstance(checked, Refusal) else ""
+        provider_token: str | None = None
+        if not reason:
+            rows = await self.pool.execute(
+                "SELECT p.token FROM network.token i LEFT JOIN network.token p"
+                " ON p.person_link = i.person_link AND p.agency_code = %s"
+                " WHERE i.token = %s AND i.agency_code = %s",
+                (req.provider_agency, req.inquirer_token, req.inquirer_agency),
+            )
+            if not rows:
+                reason = "照会機関の符号が登録されていません（符号取得が必要です）"
+            elif rows[0][0] is None:
+                reason = f"提供機関 {req.provider_agency} に対象者の符号が登録されていません"
             else:
-                now = p.utcnow()
-                permit = p.sign_permit(
-                    self._signing,
-                    p.Permit(
-                        permit_id=uuid.uuid4().hex,
-                        inquirer_agency=req.inquirer_agency,
-                        provider_agency=req.provider_agency,
-                        provider_token=provider_token,
-                        procedure_code=req.procedure_code,
-                        dataset=req.dataset,
-                        items=items,
-                        list_version=self.permit_list.version,
-                        issued_at=p.iso(now),
-                        expires_at=p.iso(now + PERMIT_LIFETIME),
-                    ),
-                )
-                await conn.execute(
-                    "INSERT INTO network.permit_log (permit_id, inquirer_agency, provider_agency,"
-                    " procedure_code, dataset, items, outcome, list_version) VALUES (%s, %s, %s, %s,"
-                    " %s, %s, 'issued', %s)",
-                    (
-                        permit.permit_id,
-                        req.inquirer_agency,
-                        req.provider_agency,
-                        req.procedure_code,
-                        req.dataset,
-                        list(items),
-                        self.permit_list.version,
-                    ),
-                )
-                refused = False
+                provider_token = str(rows[0][0])
+        if reason or provider_token is None:
+            await self.pool.execute(
+                "INSERT INTO network.permit_log (inquirer_agency, provider_agency, procedure_code,"
+                " dataset, items, outcome, reason, list_version) VALUES (%s, %s, %s, %s, %s,"
+                " 'refused', %s, %s)",
+                (
+                    req.inquirer_agency,
+                    req.provider_agency,
+                    req.procedure_code,
+                    req.dataset,
+                    list(items),
+                    reason,
+                    self.permit_list.version,
+                ),
+            )
+            refused = True
+        else:
+            now = p.utcnow()
+            permit = p.sign_permit(
+                self._signing,
+                p.Permit(
+                    permit_id=uuid.uuid4().hex,
+                    inquirer_agency=req.inquirer_agency,
+                    provider_agency=req.provider_agency,
+                    provider_token=provider_token,
+                    procedure_code=req.procedure_code,
+                    dataset=req.dataset,
+                    items=items,
+                    list_version=self.permit_list.version,
+                    issued_at=p.iso(now),
+                    expires_at=p.iso(now + PERMIT_LIFETIME),
+                ),
+            )
+            await self.pool.execute(
+                "INSERT INTO network.permit_log (permit_id, inquirer_agency, provider_agency,"
+                " procedure_code, dataset, items, outcome, list_version) VALUES (%s, %s, %s, %s,"
+                " %s, %s, 'issued', %s)",
+                (
+                    permit.permit_id,
+                    req.inquirer_agency,
+                    req.provider_agency,
+                    req.procedure_code,
+                    req.dataset,
+                    list(items),
+                    self.permit_list.version,
+                ),
+            )
+            refused = False
         if refused:
             raise PermitRefused(reason)
         return permit
@@ -345,32 +345,31 @@ class Network:
         response: p.ProvisionResponse | None,
         error: str = "",
     ) -> None:
-        async with self.pool.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO network.route_log (kind, request_id, permit_id, inquirer_agency,"
-                " provider_agency, status, provider_record_id, sender_sent_at, received_at, error)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (kind, request_id) DO UPDATE SET attempts = network.route_log.attempts + 1,"
-                " status = EXCLUDED.status, provider_record_id = EXCLUDED.provider_record_id,"
-                " answered_at = clock_timestamp(), error = EXCLUDED.error",
-                (
-                    kind,
-                    request_id,
-                    permit.permit_id,
-                    permit.inquirer_agency,
-                    permit.provider_agency,
-                    response.status if response else "error",
-                    response.provider_record_id if response else "",
-                    sender_sent_at,
-                    received_at,
-                    error,
-                ),
-            )
+        await self.pool.execute(
+            "INSERT INTO network.route_log (kind, request_id, permit_id, inquirer_agency,"
+            " provider_agency, status, provider_record_id, sender_sent_at, received_at, error)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (kind, request_id) DO UPDATE SET attempts = network.route_log.attempts + 1,"
+            " status = EXCLUDED.status, provider_record_id = EXCLUDED.provider_record_id,"
+            " answered_at = clock_timestamp(), error = EXCLUDED.error",
+            (
+                kind,
+                request_id,
+                permit.permit_id,
+                permit.inquirer_agency,
+                permit.provider_agency,
+                response.status if response else "error",
+                response.provider_record_id if response else "",
+                sender_sent_at,
+                received_at,
+                error,
+            ),
+        )
 
     def _own_permit(self, data: dict[str, Any]) -> p.Permit:
         permit = p.Permit.from_json(data)
         try:
-            p.verify_permit(p.public_bytes(self._signing), permit)
+            p.verify_permit(self._signing_public, permit)
         except p.ProtocolError as exc:
             raise NetworkError(str(exc), 403) from exc
         return permit
@@ -416,22 +415,21 @@ class Network:
     ) -> dict[str, Any]:
         """後続の回答の中継 (a held answer released at the provider) to the inquirer's gateway."""
         received_at = p.utcnow()
-        async with self.pool.transaction() as conn:
-            cur = await conn.execute(
-                "SELECT permit_id, inquirer_agency, provider_agency FROM network.route_log"
-                " WHERE kind = 'provision' AND request_id = %s",
-                (answer.request_id,),
-            )
-            row = await cur.fetchone()
+        rows = await self.pool.execute(
+            "SELECT permit_id, inquirer_agency, provider_agency FROM network.route_log"
+            " WHERE kind = 'provision' AND request_id = %s",
+            (answer.request_id,),
+        )
+        row = rows[0] if rows else None
         if row is None:
             raise NetworkError(f"照会 {answer.request_id} は中継の記録にありません", 404)
         if row[2] not in caller or row[1] != inquirer_agency:
             raise NetworkError(f"照会 {answer.request_id} の回答を送る権限がありません", 403)
         inquirer = self.agency(inquirer_agency)
         stub = p.Permit(
-            permit_id=row[0],
-            inquirer_agency=row[1],
-            provider_agency=row[2],
+            permit_id=str(row[0]),
+            inquirer_agency=str(row[1]),
+            provider_agency=str(row[2]),
             provider_token="",
             procedure_code="",
             dataset="",

@@ -118,6 +118,18 @@ class Pool:
                 await conn.close()
         self._all.clear()
 
+    async def execute(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """One statement in autocommit: its own transaction, one round trip (the hot path's writes)."""
+        conn = await self._free.get()
+        try:
+            if conn.closed or conn.broken:
+                self._all.remove(conn)
+                conn = await self._connect()
+            cur = await conn.execute(sql, params)
+            return list(await cur.fetchall()) if cur.description else []
+        finally:
+            self._free.put_nowait(conn)
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection]:
         conn = await self._free.get()
