@@ -206,3 +206,21 @@ def test_numbered_record_never_prints_its_number() -> None:
         1, "atena.basic", "identity.person.changed", "1700000001", None, dt.datetime.now(dt.UTC)
     )
     assert "123456789018" not in repr(NumberedRecord(plain, "123456789018"))
+
+
+def test_the_application_role_can_deliver(
+    app_engine: Engine, db_engine: Engine, clean_linkage: None, subscribe
+) -> None:
+    """The web application and the 中間サーバー run as kiban_app: delivery needs no owner rights, and the
+    transfer log cannot be rewritten by it (only ``received_at`` is stamped)."""
+    subscribe("chukan", "kaigo.qualification", ("insured_no",), "bango19-8-shorei-kaigo")
+    publish(app_engine, "kaigo.qualification.acquired", QUAL)
+    settle(app_engine)
+    with app_engine.begin() as conn:
+        assert delivery.deliver_pending(conn, consumer="chukan", handler=lambda c, d: None) == 1
+    from sqlalchemy.exc import ProgrammingError
+
+    with app_engine.begin() as conn, pytest.raises(ProgrammingError, match="permission denied"):
+        conn.execute(text("UPDATE linkage.transfer SET items = ARRAY['x']"))
+    with app_engine.begin() as conn, pytest.raises(ProgrammingError, match="permission denied"):
+        conn.execute(text("DELETE FROM linkage.transfer"))
