@@ -319,6 +319,7 @@ def run_attainment(
         conn.execute(text("ANALYZE kaigo_due"))
         conn.execute(text(_ASSIGN), params)
         acquired = conn.execute(text(_ACQUIRE), params).rowcount
+        outbox.begin_bulk(conn)  # a set-based INSERT into the outbox announces itself like emit()
         conn.execute(text(_ANNOUNCE), params)
         counts = {"promoted": promoted, "acquired": acquired, "events": pending.events,
                   "review": len(pending.review)}  # fmt: skip
