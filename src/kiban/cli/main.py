@@ -54,7 +54,23 @@ def _kaigo_fees(conn, batch_id: int) -> None:  # type: ignore[no-untyped-def]
     receivables.charge_demand_fees(conn, batch_id)
 
 
+def _kaigo_pension_results(engine, ctx, data: bytes, name: str) -> str:  # type: ignore[no-untyped-def]
+    """特別徴収結果 of the 年金保険者 (docs/layouts/kaigo-special-results.md); a one-line summary."""
+    from kiban.kaigo.assessment import pension_results
+
+    r = pension_results.import_results(engine, ctx, data=data, file_name=name)
+    if r.already_imported:
+        return f"このファイルは取込済みです（取込番号 {r.file_id}）。何も変更していません"
+    p = r.payments
+    assert p is not None
+    return (
+        f"取込番号 {r.file_id}: {r.records:,} 件（重複 {r.duplicates:,}）、徴収済 {r.collected:,}（完納 {p.applied:,}・"
+        f"一部 {p.partial:,}・過納 {p.over:,}）、未徴収 {len(r.not_collected):,}、計 {p.amount:,} 円"
+    )
+
+
 collection_cli.LETTERS["kaigo"] = _kaigo_letters
+collection_cli.PENSION_RESULTS["kaigo"] = _kaigo_pension_results
 collection_cli.FEES["kaigo"] = _kaigo_fees
 app.command("synth")(synth_cmd.synth)
 app.command("serve")(serve_cmd.serve)

@@ -17,6 +17,7 @@ import typer
 from sqlalchemy import Connection, Engine
 
 from kiban.collection.late_fee import LateFeeError, UnknownInsurer, YearNotVerified, compute_late_fee
+from kiban.security.context import AccessContext
 
 app = typer.Typer(help="収納・滞納のツールとバッチ", no_args_is_help=True)
 
@@ -25,6 +26,8 @@ app = typer.Typer(help="収納・滞納のツールとバッチ", no_args_is_hel
 LETTERS: dict[str, Callable[[Engine, int], bytes]] = {}
 # 督促手数料 per the insurers' 条例 (地方自治法第231条の3第2項), per business, registered the same way.
 FEES: dict[str, Callable[[Connection, int], None]] = {}
+# The 年金保険者's 特別徴収結果 (``--channel pension``) per business: (engine, ctx, data, file name) → summary.
+PENSION_RESULTS: dict[str, Callable[[Engine, AccessContext, bytes, str], str]] = {}
 
 
 @app.callback()
@@ -98,7 +101,12 @@ def import_command(
     from kiban.collection import payments
 
     engine, ctx = _batch_ctx(business, f"収納ファイル取込 {Path(path).name}")
+    pension = PENSION_RESULTS.get(business) if channel == "pension" else None
     try:
+        if pension is not None:  # the 年金保険者's 特別徴収結果 (docs/layouts/kaigo-special-results.md)
+            summary = pension(engine, ctx, Path(path).read_bytes(), Path(path).name)
+            typer.echo(summary)
+            return
         result = payments.import_payments(
             engine, ctx, channel=channel, data=Path(path).read_bytes(), file_name=Path(path).name
         )

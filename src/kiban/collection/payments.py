@@ -30,7 +30,9 @@ __all__ = [
     "PaymentError",
     "PaymentFileRejected",
     "PaymentImportResult",
+    "PaymentRow",
     "RecordError",
+    "apply_rows",
     "counter_payment",
     "import_payments",
     "payment_number",
@@ -237,88 +239,108 @@ def import_payments(
         raise PaymentFileRejected(errors)
     with engine.begin() as conn:
         guard.require(conn, ctx, action=Action.CREATE, min_rank=1, log=False)
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('collection.payments'))"))
-        done = conn.execute(
-            text("SELECT file_id, records FROM collection.payment_file WHERE sha256 = :s"), {"s": sha}
-        ).first()
-        if done is not None:
-            return PaymentImportResult(int(done.file_id), int(done.records), already_imported=True)
+        result = apply_rows(conn, ctx, channel=channel, rows=rows, file_name=file_name, sha=sha)
+    return result
+
+
+PaymentRow = tuple[str, str, date, int, str | None, int]  # レコードID, 納付番号, 納付日, 金額, 収納機関, 行
+
+
+def apply_rows(
+    conn: Connection,
+    ctx: AccessContext,
+    *,
+    channel: str,
+    rows: list[PaymentRow],
+    file_name: str,
+    sha: str,
+) -> PaymentImportResult:
+    """Record one checked file's payments and 消込 them, in the caller's transaction (which has passed
+    the guard): the file row, duplicates by レコードID skipped, a changed record refused
+    (:class:`PaymentFileRejected`, nothing written), the access-log row. Also used by the
+    年金保険者's 特別徴収結果 import (kiban.kaigo.assessment.pension_results), whose rows it converts."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('collection.payments'))"))
+    done = conn.execute(
+        text("SELECT file_id, records FROM collection.payment_file WHERE sha256 = :s"), {"s": sha}
+    ).first()
+    if done is not None:
+        return PaymentImportResult(int(done.file_id), int(done.records), already_imported=True)
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE pay_in (record_id text, payment_no text, paid_on date, amount int, agency text,"
+            " line int, duplicate boolean NOT NULL DEFAULT false) ON COMMIT DROP"
+        )
+    )
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with (
+        raw.cursor() as cur,
+        cur.copy("COPY pay_in (record_id, payment_no, paid_on, amount, agency, line) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+    conflicts = conn.execute(
+        text(
+            "SELECT i.line, i.record_id FROM pay_in i JOIN collection.payment p"
+            " ON p.channel = :c AND p.record_id = i.record_id"
+            " WHERE (p.payment_no, p.paid_on, p.amount) IS DISTINCT FROM (i.payment_no, i.paid_on, i.amount)"
+            " ORDER BY i.line"
+        ),
+        {"c": channel},
+    ).all()
+    if conflicts:
+        raise PaymentFileRejected(
+            [
+                RecordError(int(c.line), "レコードID", f"{c.record_id} は取込済みで内容が異なります")
+                for c in conflicts
+            ]
+        )
+    conn.execute(
+        text(
+            "UPDATE pay_in i SET duplicate = true FROM collection.payment p"
+            " WHERE p.channel = :c AND p.record_id = i.record_id"
+        ),
+        {"c": channel},
+    )
+    duplicates = int(conn.execute(text("SELECT count(*) FROM pay_in WHERE duplicate")).scalar_one())
+    file_id = int(
         conn.execute(
             text(
-                "CREATE TEMP TABLE pay_in (record_id text, payment_no text, paid_on date, amount int, agency text,"
-                " line int, duplicate boolean NOT NULL DEFAULT false) ON COMMIT DROP"
-            )
-        )
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with (
-            raw.cursor() as cur,
-            cur.copy("COPY pay_in (record_id, payment_no, paid_on, amount, agency, line) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-        conflicts = conn.execute(
-            text(
-                "SELECT i.line, i.record_id FROM pay_in i JOIN collection.payment p"
-                " ON p.channel = :c AND p.record_id = i.record_id"
-                " WHERE (p.payment_no, p.paid_on, p.amount) IS DISTINCT FROM (i.payment_no, i.paid_on, i.amount)"
-                " ORDER BY i.line"
+                "INSERT INTO collection.payment_file (channel, file_name, sha256, records, imported, duplicates,"
+                " imported_by) VALUES (:c, :n, :s, :r, :i, :d, :by) RETURNING file_id"
             ),
-            {"c": channel},
+            {"c": channel, "n": file_name[-200:], "s": sha, "r": len(rows), "i": len(rows) - duplicates,
+             "d": duplicates, "by": ctx.staff_id},
+        ).scalar_one()
+    )  # fmt: skip
+    params = {"file": file_id, "channel": channel, "staff": ctx.staff_id}
+    conn.execute(text(_SIZE), params)
+    conn.execute(text("ANALYZE pay_sized"))  # temp tables are never auto-analysed
+    conn.execute(text(_APPLY), params)
+    conn.execute(text(_POST), params)
+    conn.execute(text(_OVER), params)
+    stats = {
+        str(s): (int(n), int(a))
+        for s, n, a in conn.execute(
+            text(
+                "SELECT status, count(*), sum(amount) FROM collection.payment WHERE file_id = :f GROUP BY 1"
+            ),
+            {"f": file_id},
         ).all()
-        if conflicts:
-            raise PaymentFileRejected(
-                [
-                    RecordError(int(c.line), "レコードID", f"{c.record_id} は取込済みで内容が異なります")
-                    for c in conflicts
-                ]
-            )
-        conn.execute(
-            text(
-                "UPDATE pay_in i SET duplicate = true FROM collection.payment p"
-                " WHERE p.channel = :c AND p.record_id = i.record_id"
-            ),
-            {"c": channel},
-        )
-        duplicates = int(conn.execute(text("SELECT count(*) FROM pay_in WHERE duplicate")).scalar_one())
-        file_id = int(
-            conn.execute(
-                text(
-                    "INSERT INTO collection.payment_file (channel, file_name, sha256, records, imported, duplicates,"
-                    " imported_by) VALUES (:c, :n, :s, :r, :i, :d, :by) RETURNING file_id"
-                ),
-                {"c": channel, "n": file_name[-200:], "s": sha, "r": len(rows), "i": len(rows) - duplicates,
-                 "d": duplicates, "by": ctx.staff_id},
-            ).scalar_one()
-        )  # fmt: skip
-        params = {"file": file_id, "channel": channel, "staff": ctx.staff_id}
-        conn.execute(text(_SIZE), params)
-        conn.execute(text("ANALYZE pay_sized"))  # temp tables are never auto-analysed
-        conn.execute(text(_APPLY), params)
-        conn.execute(text(_POST), params)
-        conn.execute(text(_OVER), params)
-        stats = {
-            str(s): (int(n), int(a))
-            for s, n, a in conn.execute(
-                text(
-                    "SELECT status, count(*), sum(amount) FROM collection.payment WHERE file_id = :f GROUP BY 1"
-                ),
-                {"f": file_id},
-            ).all()
-        }
-        result = PaymentImportResult(
-            file_id, len(rows), imported=len(rows) - duplicates, duplicates=duplicates,
-            applied=stats.get("applied", (0, 0))[0], partial=stats.get("partial", (0, 0))[0],
-            over=stats.get("over", (0, 0))[0], unmatched=stats.get("unmatched", (0, 0))[0],
-            amount=sum(a for _, a in stats.values()), by_status={k: v[0] for k, v in stats.items()},
-        )  # fmt: skip
-        # The persons are those of collection.payment with this file_id (a file may hold 300,000).
-        audit.record(
-            conn, ctx, action=Action.CREATE,
-            detail={"what": "collection.payments.import", "file_id": file_id, "channel": channel,
-                    "records": len(rows), "duplicates": duplicates, "by_status": result.by_status,
-                    "subjects": "file_id"},
-        )  # fmt: skip
+    }
+    result = PaymentImportResult(
+        file_id, len(rows), imported=len(rows) - duplicates, duplicates=duplicates,
+        applied=stats.get("applied", (0, 0))[0], partial=stats.get("partial", (0, 0))[0],
+        over=stats.get("over", (0, 0))[0], unmatched=stats.get("unmatched", (0, 0))[0],
+        amount=sum(a for _, a in stats.values()), by_status={k: v[0] for k, v in stats.items()},
+    )  # fmt: skip
+    # The persons are those of collection.payment with this file_id (a file may hold 300,000).
+    audit.record(
+        conn, ctx, action=Action.CREATE,
+        detail={"what": "collection.payments.import", "file_id": file_id, "channel": channel,
+                "records": len(rows), "duplicates": duplicates, "by_status": result.by_status,
+                "subjects": "file_id"},
+    )  # fmt: skip
     return result
 
 

@@ -35,6 +35,7 @@ from kiban.identity import persons
 from kiban.identity.model import CLERK_RANK
 from kiban.identity.persons import SearchCriteria
 from kiban.identity.repo import IdentityError
+from kiban.kaigo.assessment import pension_results
 from kiban.kaigo.assessment import receivables as kaigo_receivables
 from kiban.security import guard
 from kiban.security.context import AccessContext, Action, Business
@@ -499,6 +500,7 @@ def _import_page(
     error_at: str | None = None,
     errors: list[pay.RecordError] | None = None,
     result: pay.PaymentImportResult | None = None,
+    pension: pension_results.PensionImportResult | None = None,
     file_name: str = "",
     status: int = 422,
 ) -> HTMLResponse:
@@ -516,6 +518,8 @@ def _import_page(
         "error_at": error_at,
         "errors": errors or [],
         "result": result,
+        "pension": pension,
+        "pension_header": ",".join(pension_results.HEADER),
         "file_name": file_name,
         "may_record": staff.may_record,
     }
@@ -553,7 +557,14 @@ def import_file(
             raise InputError(f"ファイル {name} は空です")
         if len(data) > MAX_FILE_BYTES:
             raise InputError(f"ファイルが大きすぎます（{MAX_FILE_BYTES // 1024 // 1024}MBまで）")
-        result = pay.import_payments(engine, staff.ctx, channel=channel, data=data, file_name=name)
+        pension = None
+        if channel == "pension":  # the 年金保険者's 特別徴収結果 (docs/layouts/kaigo-special-results.md)
+            pension = pension_results.import_results(engine, staff.ctx, data=data, file_name=name)
+            result = pension.payments or pay.PaymentImportResult(
+                pension.file_id, pension.records, already_imported=pension.already_imported
+            )
+        else:
+            result = pay.import_payments(engine, staff.ctx, channel=channel, data=data, file_name=name)
     except AccessDenied as exc:
         return _import_page(
             request, engine, staff, form=form, error=f"取り込めません: {exc}", error_at="import", status=403
@@ -567,7 +578,7 @@ def import_file(
         return _import_page(
             request, engine, staff, form=form, error=f"取り込めません: {message(exc)}", error_at="import"
         )
-    return _import_page(request, engine, staff, form=form, result=result, file_name=name)
+    return _import_page(request, engine, staff, form=form, result=result, pension=pension, file_name=name)
 
 
 @router.post("/collection/receivables/sync", response_class=HTMLResponse)
