@@ -45,11 +45,17 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
 
-def _lock(conn: Connection, city_code: str, request_id: str) -> None:
-    conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 13))"),
-        {"k": f"provision:{city_code}:{request_id}"},
-    )
+def _lock_and_read(conn: Connection, city_code: str, request_id: str) -> ProvisionResponse | None:
+    """Serialise one request id (a concurrent replay waits here), then read its stored response —
+    one round trip."""
+    data = conn.execute(
+        text(
+            "SELECT (SELECT response FROM gateway.provision WHERE city_code = :c AND request_id = :r)"
+            " FROM pg_advisory_xact_lock(hashtextextended(:k, 13))"
+        ),
+        {"c": city_code, "r": request_id, "k": f"provision:{city_code}:{request_id}"},
+    ).scalar()
+    return None if data is None else ProvisionResponse.from_json(dict(data))
 
 
 def stored_response(conn: Connection, *, city_code: str, request_id: str) -> ProvisionResponse | None:
@@ -85,8 +91,7 @@ def handle_provision_request(
 ) -> ProvisionResponse:
     """情報提供: verify, answer from the 副本 (or hold it), record — see the module docstring."""
     tenants.scope(conn, city_code)
-    _lock(conn, city_code, request.request_id)
-    previous = stored_response(conn, city_code=city_code, request_id=request.request_id)
+    previous = _lock_and_read(conn, city_code, request.request_id)
     if previous is not None:
         return previous
     tenant = tenants.load_tenant(conn, city_code)
@@ -124,24 +129,13 @@ def handle_provision_request(
         )
     except _Refuse as refusal:
         outcome, reason = refusal.outcome, refusal.reason
-    record = records.append(
-        conn,
-        city_code=city_code,
-        kind="provision",
-        request_id=request.request_id,
-        person_id=person_id,
-        reason=reason,
-        outcome=outcome,
-        inquirer_at=_parse_time(request.sent_at),
-        provider_at=received_at,
-        **meta,
-    )
+    answered_at = dt.datetime.now(dt.UTC)
     status = {"provided": "provided", "held": "held", "not_found": "not_found"}.get(outcome, "refused")
     response = ProvisionResponse(
         request_id=request.request_id,
         status=status,
-        provider_record_id=record.record_no,
-        answered_at=protocol.iso(record.recorded_at),
+        provider_record_id=records.record_no(city_code, "provision", request.request_id),
+        answered_at=protocol.iso(answered_at),
         sealed_answer=sealed,
         reason=reason,
     )
@@ -166,6 +160,20 @@ def handle_provision_request(
             },
         )
     _store(conn, city_code, request.request_id, meta["inquirer_agency"], response, received_at)
+    # The record last: it takes the city's chain head lock, held only until the caller commits.
+    records.append(
+        conn,
+        city_code=city_code,
+        kind="provision",
+        request_id=request.request_id,
+        person_id=person_id,
+        reason=reason,
+        outcome=outcome,
+        inquirer_at=_parse_time(request.sent_at),
+        provider_at=received_at,
+        recorded_at=answered_at,
+        **meta,
+    )
     return response
 
 

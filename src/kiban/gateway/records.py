@@ -89,7 +89,14 @@ class Record:
     @property
     def record_no(self) -> str:
         """The id given to the other side (``ProvisionResponse.provider_record_id``)."""
-        return f"{self.city_code}-{self.seq:010d}"
+        return record_no(self.city_code, self.kind, self.request_id, self.phase)
+
+
+def record_no(city_code: str, kind: str, request_id: str, phase: str = "answer") -> str:
+    """A record's id, known before it is written (so the head lock is taken last, just before
+    commit): city, P (提供) or I (照会), R after a review, the request id."""
+    mark = ("P" if kind == "provision" else "I") + ("R" if phase == "review" else "")
+    return f"{city_code}-{mark}-{request_id}"
 
 
 def _value(v: Any) -> Any:
@@ -130,6 +137,21 @@ def existing(conn: Connection, *, city_code: str, kind: str, request_id: str, ph
     return None if row is None else _record(row)
 
 
+def _lock_head(conn: Connection, city_code: str) -> Any:
+    """The city's chain head, locked FOR UPDATE (created at the city's first record)."""
+    lock = text("SELECT seq, hash FROM gateway.record_head WHERE city_code = :c FOR UPDATE")
+    head = conn.execute(lock, {"c": city_code}).first()
+    if head is None:
+        conn.execute(
+            text(
+                "INSERT INTO gateway.record_head (city_code, seq, hash) VALUES (:c, 0, :g) ON CONFLICT DO NOTHING"
+            ),
+            {"c": city_code, "g": GENESIS},
+        )
+        head = conn.execute(lock, {"c": city_code}).one()
+    return head
+
+
 def append(
     conn: Connection,
     *,
@@ -150,24 +172,18 @@ def append(
     inquirer_at: dt.datetime | None = None,
     provider_at: dt.datetime | None = None,
     staff_id: int | None = None,
+    recorded_at: dt.datetime | None = None,
 ) -> Record:
     """Append one record to the city's chain (or return the one already there for this request,
-    kind and phase: a replay adds nothing)."""
+    kind and phase: a replay adds nothing).
+
+    Takes the city's chain head lock until the caller commits: call it last in the transaction."""
     assert kind in KINDS and outcome in OUTCOMES and phase in PHASES
     scope(conn, city_code)
-    conn.execute(
-        text(
-            "INSERT INTO gateway.record_head (city_code, seq, hash) VALUES (:c, 0, :g) ON CONFLICT DO NOTHING"
-        ),
-        {"c": city_code, "g": GENESIS},
-    )
-    head = conn.execute(
-        text("SELECT seq, hash FROM gateway.record_head WHERE city_code = :c FOR UPDATE"), {"c": city_code}
-    ).one()
-    found = existing(conn, city_code=city_code, kind=kind, request_id=request_id, phase=phase)
-    if found is not None:
-        return found
-    recorded_at = dt.datetime.now(dt.UTC)
+    head = _lock_head(conn, city_code)
+    recorded_at = recorded_at or dt.datetime.now(dt.UTC)
+    if recorded_at.tzinfo is None:
+        recorded_at = recorded_at.replace(tzinfo=dt.UTC)
     fields: dict[str, Any] = {
         "city_code": city_code,
         "seq": int(head.seq) + 1,
@@ -199,10 +215,15 @@ def append(
     row = conn.execute(
         text(
             f"INSERT INTO gateway.record ({', '.join(_FIELDS)}, prev_hash, hash)"
-            f" VALUES ({', '.join(':' + f for f in _FIELDS)}, :prev_hash, :hash) RETURNING *"
+            f" VALUES ({', '.join(':' + f for f in _FIELDS)}, :prev_hash, :hash)"
+            " ON CONFLICT (city_code, kind, request_id, phase) DO NOTHING RETURNING *"
         ),
         {**fields, "prev_hash": prev, "hash": digest},
-    ).one()
+    ).first()
+    if row is None:  # already recorded (a replay): the chain does not move
+        found = existing(conn, city_code=city_code, kind=kind, request_id=request_id, phase=phase)
+        assert found is not None
+        return found
     conn.execute(
         text("UPDATE gateway.record_head SET seq = :s, hash = :h WHERE city_code = :c"),
         {"c": city_code, "s": fields["seq"], "h": digest},

@@ -151,31 +151,12 @@ def _finish(
     city_code: str,
 ) -> ProvisionResponse:
     permit = request.permit
-    record = records.append(
-        conn,
-        city_code=city_code,
-        kind="provision",
-        phase="review",
-        request_id=held.request_id,
-        person_id=held.person_id,
-        inquirer_agency=held.inquirer_agency,
-        provider_agency=str(permit.get("provider_agency", "")),
-        procedure_code=held.procedure_code,
-        dataset=held.dataset,
-        items=held.items,
-        outcome=outcome,
-        reason=reason,
-        permit_id=permit.get("permit_id"),
-        list_version=permit.get("list_version"),
-        inquirer_at=None,
-        provider_at=held.received_at,
-        staff_id=ctx.staff_id,
-    )
+    answered_at = dt.datetime.now(dt.UTC)
     response = ProvisionResponse(
         request_id=held.request_id,
         status="provided" if outcome == "released" else "refused",
-        provider_record_id=record.record_no,
-        answered_at=protocol.iso(record.recorded_at),
+        provider_record_id=records.record_no(city_code, "provision", held.request_id, "review"),
+        answered_at=protocol.iso(answered_at),
         sealed_answer=sealed,
         reason=reason,
     )
@@ -200,6 +181,27 @@ def _finish(
     )
     # A replay of the request from now on gets the answer the supervisor decided.
     _store(conn, city_code, held.request_id, held.inquirer_agency, response, held.received_at)
+    records.append(  # last: the chain head lock is held until the caller commits
+        conn,
+        city_code=city_code,
+        kind="provision",
+        phase="review",
+        request_id=held.request_id,
+        person_id=held.person_id,
+        inquirer_agency=held.inquirer_agency,
+        provider_agency=str(permit.get("provider_agency", "")),
+        procedure_code=held.procedure_code,
+        dataset=held.dataset,
+        items=held.items,
+        outcome=outcome,
+        reason=reason,
+        permit_id=permit.get("permit_id"),
+        list_version=permit.get("list_version"),
+        inquirer_at=None,
+        provider_at=held.received_at,
+        staff_id=ctx.staff_id,
+        recorded_at=answered_at,
+    )
     return response
 
 

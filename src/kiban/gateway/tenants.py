@@ -22,6 +22,7 @@ from kiban.security import keys
 
 _CITY = re.compile(r"^[0-9]{6}$")
 _KEY_TABLE = "gateway.tenant"
+_SCOPE_KEY = "kiban.gateway.scope"
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,16 @@ def check_city_code(city_code: str) -> str:
 
 
 def scope(conn: Connection, city_code: str) -> None:
-    """SET LOCAL kiban.city_code: this transaction reads and writes only this city's rows."""
+    """SET LOCAL kiban.city_code: this transaction reads and writes only this city's rows.
+
+    Called by every gateway function; the setting is made once per transaction (and savepoint)."""
+    key = (conn.get_transaction(), conn.get_nested_transaction(), city_code)
+    cached = conn.info.get(_SCOPE_KEY)
+    if cached is not None and cached[0] is key[0] and cached[1] is key[1] and cached[2] == city_code:
+        return
     conn.execute(text("SELECT set_config('kiban.city_code', :c, true)"), {"c": check_city_code(city_code)})
+    if key[0] is not None:
+        conn.info[_SCOPE_KEY] = key
 
 
 def register_tenant(
