@@ -191,3 +191,49 @@ def test_no_auto_response_item_is_held_without_an_answer(
             {"r": request.request_id},
         ).one()
     assert held.status == "waiting" and list(held.held_items) == ["facility_name"]
+
+
+def test_concurrent_replays_and_requests_make_one_record_each_and_one_chain(
+    app_engine: Engine, cities: tuple[City, City], network: Network
+) -> None:
+    # Four workers deliver the same request at once (a retry racing the original), and others
+    # deliver their own requests meanwhile: one record per request id, one unbroken chain.
+    import threading
+
+    asker, giver = cities
+    _, token = provider_person(app_engine, giver)
+    key = protocol.new_exchange_key()
+    same = request_for(network.permit(inquirer=asker.kaigo, provider=giver.kaigo, provider_token=token), key)
+    others = [
+        request_for(network.permit(inquirer=asker.kaigo, provider=giver.kaigo, provider_token=token), key)
+        for _ in range(8)
+    ]
+    got: list[object] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def work(batch: list) -> None:  # type: ignore[type-arg]
+        try:
+            start.wait()
+            for r in batch:
+                got.append((r.request_id, provide(app_engine, giver, r)))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    batches = [[same, others[i]] for i in range(4)] + [[others[i], same] for i in range(4, 8)]
+    threads = [threading.Thread(target=work, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    answers_to_same = {
+        json.dumps(resp.to_json(), sort_keys=True) for rid, resp in got if rid == same.request_id
+    }
+    assert len(answers_to_same) == 1  # every delivery got the one stored response
+    with app_engine.begin() as conn:
+        found = records.search(conn, city_code=giver.code, where=records.RecordFilter())
+        assert records.verify_records(conn, giver.code) == []
+    ids = [r.request_id for r in found]
+    assert len(ids) == len(set(ids)) == 9
+    assert sorted(r.seq for r in found) == list(range(1, 10))

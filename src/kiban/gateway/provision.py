@@ -46,16 +46,15 @@ def _parse_time(value: str | None) -> dt.datetime | None:
 
 
 def _lock_and_read(conn: Connection, city_code: str, request_id: str) -> ProvisionResponse | None:
-    """Serialise one request id (a concurrent replay waits here), then read its stored response —
-    one round trip."""
-    data = conn.execute(
-        text(
-            "SELECT (SELECT response FROM gateway.provision WHERE city_code = :c AND request_id = :r)"
-            " FROM pg_advisory_xact_lock(hashtextextended(:k, 13))"
-        ),
-        {"c": city_code, "r": request_id, "k": f"provision:{city_code}:{request_id}"},
-    ).scalar()
-    return None if data is None else ProvisionResponse.from_json(dict(data))
+    """Serialise one request id (a concurrent replay waits here), then read its stored response.
+
+    Two statements on purpose: a statement's snapshot is taken when it starts, so a read in the
+    same statement as the lock would not see the response committed by the holder we waited for."""
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 13))"),
+        {"k": f"provision:{city_code}:{request_id}"},
+    )
+    return stored_response(conn, city_code=city_code, request_id=request_id)
 
 
 def stored_response(conn: Connection, *, city_code: str, request_id: str) -> ProvisionResponse | None:
