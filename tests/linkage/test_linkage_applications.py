@@ -160,3 +160,25 @@ def test_every_decision_is_in_the_access_log(app_engine: Engine, clean_linkage: 
             {"a": a.staff_code, "b": b.staff_code},
         ).all()
     assert [(r.staff_code, r.action) for r in rows] == [(a.staff_code, "create"), (b.staff_code, "approve")]
+
+
+def test_a_decided_application_can_be_neither_changed_nor_deleted(
+    app_engine: Engine, db_engine: Engine, clean_linkage: None, renkei
+) -> None:
+    # Kept as decided for five years (seed 000 リスク対策 5): the trigger holds even for the owner.
+    with app_engine.begin() as conn:
+        app_id = applications.apply(
+            conn, renkei(), form("juki", "kaigo.qualification", ("insured_no",), "jumin-kihon-daicho-7")
+        )
+        applications.approve(conn, renkei(), application_id=app_id)
+    update = "UPDATE linkage.application SET purpose = '書換え' WHERE application_id = :a"
+    delete = "DELETE FROM linkage.application WHERE application_id = :a"
+    # kiban_app has no DELETE privilege at all; its UPDATE and the owner's both meet the trigger.
+    for engine, sql in ((app_engine, update), (db_engine, update), (db_engine, delete)):
+        with engine.begin() as conn, pytest.raises(IntegrityError, match=f"承認願.*{app_id}"):
+            conn.execute(text(sql), {"a": app_id})
+    with app_engine.connect() as conn:
+        purpose = conn.execute(
+            text("SELECT purpose FROM linkage.application WHERE application_id = :a"), {"a": app_id}
+        ).scalar_one()
+    assert purpose != "書換え"

@@ -142,6 +142,26 @@ DDL: list[str] = [
       ('atena.linkage', 'atena', '庁内連携による提供')
     ON CONFLICT DO NOTHING
     """,
+    # A decided 承認願 is a record kept 5 years (seed 000 リスク対策 5): once approved or refused it is
+    # never changed or deleted, by the application or anyone short of the schema owner's migration.
+    """
+    CREATE FUNCTION linkage.application_frozen() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            RAISE EXCEPTION 'データ使用承認願は削除できません（申請番号 %）', OLD.application_id
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        IF OLD.status <> 'pending' THEN
+            RAISE EXCEPTION '決裁済みのデータ使用承認願は変更できません（申請番号 %）', OLD.application_id
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RETURN NEW;
+    END $$
+    """,
+    """
+    CREATE TRIGGER application_frozen BEFORE UPDATE OR DELETE ON linkage.application
+        FOR EACH ROW EXECUTE FUNCTION linkage.application_frozen()
+    """,
 ]
 
 
