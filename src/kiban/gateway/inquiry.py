@@ -139,6 +139,14 @@ def _record_refusal(
             ),
             {**values, "why": reason},
         )
+        audit.record(
+            own,
+            ctx,
+            action=Action.VIEW,
+            outcome=Outcome.DENIED,
+            subjects=[subject],
+            detail={"gateway": "inquiry_refused", "request_id": values["r"], "reason": reason},
+        )
         records.append(
             own,
             city_code=values["c"],
@@ -153,14 +161,6 @@ def _record_refusal(
             outcome="refused",
             reason=reason,
             staff_id=ctx.staff_id,
-        )
-        audit.record(
-            own,
-            ctx,
-            action=Action.VIEW,
-            outcome=Outcome.DENIED,
-            subjects=[subject],
-            detail={"gateway": "inquiry_refused", "request_id": values["r"], "reason": reason},
         )
 
 
