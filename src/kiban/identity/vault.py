@@ -203,3 +203,46 @@ def reveal(conn: Connection, ctx: AccessContext, *, person_no: str, reason: str)
     if digits is None:
         raise IdentityError(f"宛名番号 {person_no} には個人番号が登録されていません")
     return f"{digits[:4]}-{digits[4:8]}-{digits[8:]}"
+
+
+def hand_over(
+    conn: Connection,
+    ctx: AccessContext,
+    person_nos: list[str],
+    *,
+    via: str,
+    detail: dict[str, object] | None = None,
+) -> dict[str, str]:
+    """個人番号の提供: 宛名番号 → 個人番号 for a system that may receive it, in memory only.
+
+    The one way another context (庁内連携 to a 個人番号利用事務, the 中間サーバー's 符号取得) gets
+    numbers: the guard checks the grant of ``ctx``'s business (a 個人番号利用事務 only, 番号法第9条) and
+    writes one access-log row (出力) naming every person and ``via`` — never the number. Persons
+    without a number are absent from the result.
+    """
+    wanted = sorted(set(person_nos))
+    if not wanted:
+        return {}
+    if not ctx.business.uses_my_number:
+        raise IdentityError(f"{ctx.business.label}の事務では個人番号を受け取れません（番号法第9条）")
+    guard.require(
+        conn,
+        ctx,
+        action=Action.EXPORT,
+        subjects=wanted,
+        detail={"item": "個人番号", "via": via, "count": len(wanted), **(detail or {})},
+    )
+    rows = conn.execute(
+        select(t.person.c.person_no, t.my_number_vault.c.person_id, t.my_number_vault.c.ciphertext)
+        .join(t.my_number_vault, t.my_number_vault.c.person_id == t.person.c.person_id)
+        .where(t.person.c.person_no.in_(wanted))
+    ).all()
+    if not rows:
+        return {}
+    v = keys.Vault.load(conn)
+    return {
+        r.person_no: v.decrypt(bytes(r.ciphertext), table=TABLE, column=COLUMN, row_id=r.person_id).decode(
+            "ascii"
+        )
+        for r in rows
+    }

@@ -1,11 +1,11 @@
-"""The My-Number path of 庁内連携 (個人番号の連携): the only place linkage reads the vault.
+"""The My-Number path of 庁内連携 (個人番号の連携): linkage's only way to the vault.
 
 A record carries the 個人番号 only to a consumer that is a 個人番号利用事務 (番号法第9条; domain.md
 §10.9). The type ``NumberedConsumer`` can be built only from a consumer whose ``uses_my_number`` is
 true, and ``numbers_for`` accepts nothing else — so a plain consumer's delivery has no way to reach
-the vault. Each call passes the guard for the consumer's business (its grant, today) and writes one
-access-log row naming every person whose number was handed over, with the consumer and the reason;
-the number itself is never logged.
+the vault. Each call goes through ``identity.vault.hand_over``: the guard for the consumer's business (its
+grant, today) and one access-log row naming every person whose number was handed over, with the
+consumer and the dataset; the number itself is never logged. Only the identity service decrypts.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
-from kiban.identity.vault import COLUMN, TABLE
+from kiban.identity import vault
 from kiban.linkage.errors import LinkageError
 from kiban.rules.linkage import ConsumerSpec
-from kiban.security import guard, keys
-from kiban.security.context import AccessContext, Action, Business
+from kiban.security.context import AccessContext, Business
 
 
 @dataclass(frozen=True)
@@ -61,33 +60,10 @@ def numbers_for(
         raise LinkageError(
             f"連携先 {consumer.spec.label} の個人番号は{consumer.business.label}の業務でのみ受領できます"
         )
-    guard.require(
+    return vault.hand_over(
         conn,
         ctx,
-        action=Action.EXPORT,
-        subjects=wanted,
-        detail={
-            "item": "個人番号",
-            "via": "庁内連携",
-            "consumer": consumer.spec.code,
-            "dataset": dataset,
-            "subscription_id": subscription_id,
-            "count": len(wanted),
-        },
+        wanted,
+        via="庁内連携",
+        detail={"consumer": consumer.spec.code, "dataset": dataset, "subscription_id": subscription_id},
     )
-    rows = conn.execute(
-        text(
-            "SELECT p.person_no, v.person_id, v.ciphertext FROM identity.person p "
-            "JOIN identity.my_number_vault v ON v.person_id = p.person_id WHERE p.person_no = ANY(:nos)"
-        ),
-        {"nos": wanted},
-    ).all()
-    if not rows:
-        return {}
-    vault = keys.Vault.load(conn)
-    return {
-        r.person_no: vault.decrypt(
-            bytes(r.ciphertext), table=TABLE, column=COLUMN, row_id=r.person_id
-        ).decode("ascii")
-        for r in rows
-    }
