@@ -37,14 +37,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "network"))
 
 from kiban.db import config, embedded  # noqa: E402
 from kiban.network import protocol  # noqa: E402
+from kiban.network.http import HttpPool  # noqa: E402
 
 
 def percentiles(latencies: list[float]) -> dict[str, float]:
@@ -97,13 +96,17 @@ async def open_loop(make_call: Any, count: int, rate: float) -> tuple[list[float
 
 
 async def bench_keys(net_url: str, count: int, rate: float) -> tuple[list[float], list[str]]:
-    async with httpx.AsyncClient(base_url=net_url, limits=httpx.Limits(max_keepalive_connections=64)) as http:
+    http = HttpPool(net_url, size=64, timeout=30.0)
 
-        async def call(i: int) -> None:
-            resp = await http.get("/v1/keys")
-            resp.raise_for_status()
+    async def call(i: int) -> None:
+        status, _ = await http.request_json("GET", "/v1/keys")
+        if status != 200:
+            raise RuntimeError(f"HTTP {status}")
 
+    try:
         return await open_loop(call, count, rate)
+    finally:
+        await http.close()
 
 
 async def bench_provision(w: dict[str, Any], count: int, rate: float) -> tuple[list[float], list[str]]:
@@ -125,43 +128,55 @@ async def bench_provision(w: dict[str, Any], count: int, rate: float) -> tuple[l
         items=("insurer_no", "insured_no", "category", "acquired_on", "jushochi_tokurei"),
     ).to_json()
     headers = {"Authorization": f"Bearer {bearer}"}
-    async with httpx.AsyncClient(
-        base_url=w["net"].url,
-        headers=headers,
-        timeout=30.0,
-        limits=httpx.Limits(max_keepalive_connections=64),
-    ) as http:
-        sem = asyncio.Semaphore(16)
+    # The client side uses the network's own small keep-alive client: httpx's async pool costs
+    # more CPU per request than the servers under test do, and would be measured instead of them.
+    http = HttpPool(w["net"].url, size=64, timeout=30.0)
+    sem = asyncio.Semaphore(16)
 
-        async def permit() -> dict[str, Any]:
-            async with sem:
-                resp = await http.post("/v1/permits", json=permit_body)
-                resp.raise_for_status()
-                data: dict[str, Any] = resp.json()
-                return data
+    async def permit() -> dict[str, Any]:
+        async with sem:
+            status, data = await http.post_json("/v1/permits", permit_body, headers=headers)
+            if status != 200:
+                raise RuntimeError(f"permit: HTTP {status} {data}")
+            return dict(data)
 
-        permits = await asyncio.gather(*(permit() for _ in range(count)))
-        requests = [
-            protocol.ProvisionRequest(
-                request_id=uuid.uuid4().hex,
-                permit=pm,
-                inquirer_public_key=protocol.b64e(protocol.public_bytes(answer_key)),
-                sent_at="",
-            )
-            for pm in permits
-        ]
+    permits = await asyncio.gather(*(permit() for _ in range(count)))
+    requests = [
+        protocol.ProvisionRequest(
+            request_id=uuid.uuid4().hex,
+            permit=pm,
+            inquirer_public_key=protocol.b64e(protocol.public_bytes(answer_key)),
+            sent_at="",
+        )
+        for pm in permits
+    ]
+    answers: list[dict[str, Any]] = []
 
-        async def call(i: int) -> None:
-            req = requests[i]
-            body = {**req.to_json(), "sent_at": protocol.iso(protocol.utcnow())}
-            resp = await http.post("/v1/route/provision", json=body)
-            if resp.status_code != 200:
-                raise RuntimeError(f"HTTP {resp.status_code}: {resp.text[:120]}")
-            if resp.json()["status"] != "provided":
-                raise RuntimeError(resp.json()["status"])
+    async def call(i: int) -> None:
+        req = requests[i]
+        body = {**req.to_json(), "sent_at": protocol.iso(protocol.utcnow())}
+        status, data = await http.post_json("/v1/route/provision", body, headers=headers)
+        if status != 200:
+            raise RuntimeError(f"HTTP {status}: {str(data)[:120]}")
+        if data["status"] != "provided":
+            raise RuntimeError(data["status"])
+        if not answers:
+            answers.append(data)
 
+    try:
         result = await open_loop(call, count, rate)
-    # One answer opened, to show the timed path produced real answers.
+    finally:
+        await http.close()
+    # One answer opened, to show the timed path produced real, readable answers.
+    if answers:
+        first = protocol.ProvisionResponse.from_json(answers[0])
+        permit_id = next(r.permit["permit_id"] for r in requests if r.request_id == first.request_id)
+        plain = protocol.open_sealed(
+            answer_key,
+            protocol.Sealed.from_json(first.sealed_answer or {}),
+            protocol.answer_aad(first.request_id, permit_id),
+        )
+        print(f"    a timed answer opened by the inquirer's key: {len(plain)} bytes", flush=True)
     return result
 
 

@@ -140,7 +140,8 @@ def create_app(database_url: str, *, admin_token: str, pool_size: int = 4) -> St
 
 def fast_uvicorn_options() -> dict[str, Any]:
     """uvloop and httptools when installed; no access log (it would also be a place for data)."""
-    opts: dict[str, Any] = {"access_log": False, "log_level": "warning"}
+    # Keep-alive well beyond uvicorn's 5 s so the peers' pools stay warm between bursts.
+    opts: dict[str, Any] = {"access_log": False, "log_level": "warning", "timeout_keep_alive": 75}
     try:
         import uvloop  # noqa: F401
 

@@ -25,10 +25,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import psycopg
 
 from kiban.network import protocol as p
+from kiban.network.http import HttpError, HttpPool
 from kiban.network.store import Pool
 from kiban.rules.permit_list import PermitList, Refusal, agency_city, load_permit_list
 
@@ -87,7 +87,8 @@ class Network:
         self.permit_list = permit_list or load_permit_list()
         self._agencies: dict[str, Agency] = {}
         self._by_token: dict[bytes, frozenset[str]] = {}
-        self.http: httpx.AsyncClient | None = None
+        # Keep-alive connections to each gateway, for the whole process.
+        self._pools: dict[str, HttpPool] = {}
 
     async def start(self) -> None:
         async with self.pool.transaction() as conn:
@@ -100,15 +101,11 @@ class Network:
             self._link_key = await _secret(conn, "person_link", lambda: secrets.token_bytes(32))
         self._signing_public = p.public_bytes(self._signing)
         await self._load_agencies()
-        # Keep-alive connections to the gateways; one pool for the whole process.
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, connect=2.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
-        )
 
     async def stop(self) -> None:
-        if self.http is not None:
-            await self.http.aclose()
+        for pool in self._pools.values():
+            await pool.close()
+        self._pools.clear()
 
     # ------------------------------------------------------------ keys and agencies
 
@@ -307,29 +304,28 @@ class Network:
 
     # ------------------------------------------------------------ routing
 
+    def _pool_for(self, endpoint: str) -> HttpPool:
+        pool = self._pools.get(endpoint)
+        if pool is None:
+            pool = self._pools[endpoint] = HttpPool(endpoint, size=64, timeout=10.0)
+        return pool
+
     async def _post(self, agency: Agency, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        assert self.http is not None
         try:
-            resp = await self.http.post(
-                agency.endpoint + path,
-                json=body,
-                headers={"Authorization": f"Bearer {agency.callback_token}"},
+            status, data = await self._pool_for(agency.endpoint).post_json(
+                path, body, headers={"Authorization": f"Bearer {agency.callback_token}"}
             )
-        except httpx.HTTPError as exc:
+        except HttpError as exc:
             raise NetworkError(
-                f"機関 {agency.agency_code} の中間サーバーに接続できません（{type(exc).__name__}）", 502
+                f"機関 {agency.agency_code} の中間サーバーに接続できません（{exc}）", 502
             ) from exc
-        if resp.status_code != 200:
-            try:
-                detail = str(resp.json().get("error", ""))
-            except ValueError:
-                detail = ""
+        if status != 200:
+            detail = str(data.get("error", "")) if isinstance(data, dict) else ""
             raise NetworkError(
-                f"機関 {agency.agency_code} の中間サーバーがエラーを返しました（HTTP {resp.status_code}）"
+                f"機関 {agency.agency_code} の中間サーバーがエラーを返しました（HTTP {status}）"
                 + (f": {detail}" if detail else ""),
                 502,
             )
-        data = resp.json()
         if not isinstance(data, dict):
             raise NetworkError(f"機関 {agency.agency_code} の応答が JSON オブジェクトではありません", 502)
         return data
