@@ -182,3 +182,27 @@ def test_the_fee_panel_without_an_ordinance_fee(assessed, app_engine: Engine, or
     assert clerk.post(f"/kaigo/persons/{A}/arrears/fees", {"amount": "100"}, csrf=False).status_code == 403
     reader = _staff(app_engine, org, "reader")
     assert reader.post(f"/kaigo/persons/{A}/arrears/fees", {"amount": "100"}).status_code == 403
+
+
+def test_the_restriction_notice_from_the_person_screen(
+    assessed, app_engine: Engine, org: Org, monkeypatch
+) -> None:
+    from datetime import date
+
+    # 1 Sep 2026: A's 第1期 (due 2025-07-31) has been unpaid for over a year (法第66条), not 1年6か月 (第67条).
+    monkeypatch.setattr(clock, "today", lambda: date(2026, 9, 1))
+    clerk = _staff(app_engine, org, "clerk")
+    page = clerk.get(f"/kaigo/persons/{A}/arrears")
+    assert 'data-testid="restriction-form"' in page.text
+    url = f"/kaigo/persons/{A}/arrears/restriction.pdf"
+    pdf = clerk.get(f"{url}?kind=change_decision&start_on=2026-10-01")
+    assert (
+        pdf.status_code == 200
+        and pdf.headers["content-type"] == "application/pdf"
+        and pdf.content[:5] == b"%PDF-"
+    )
+    refused = clerk.get(f"{url}?kind=suspension_decision&start_on=2026-10-01")
+    assert refused.status_code == 422 and "一時差止の要件" in refused.text
+    assert clerk.get(f"{url}?kind=change_advance&start_on=2026-10-01").status_code == 422  # no 弁明 deadline
+    reader = _staff(app_engine, org, "reader")
+    assert reader.get(f"{url}?kind=change_decision&start_on=2026-10-01").status_code == 403

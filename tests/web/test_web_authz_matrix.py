@@ -135,6 +135,7 @@ POLICY: dict[tuple[str, str], object] = {
     ("POST", "/kaigo/persons/{person_no}/arrears/plans"): Business.KAIGO,
     ("POST", "/kaigo/persons/{person_no}/arrears/contacts"): Business.KAIGO,
     ("POST", "/kaigo/persons/{person_no}/arrears/fees"): Business.KAIGO,
+    ("GET", "/kaigo/persons/{person_no}/arrears/restriction.pdf"): Business.KAIGO,
     ("GET", "/api/v1/kaigo/persons/{person_no}/eligibility"): Business.KAIGO,
     ("GET", "/api/v1/kaigo/facilities"): Business.KAIGO,
     ("POST", "/api/v1/kaigo/certificates"): Business.KAIGO,
@@ -317,7 +318,14 @@ def world(database_url: str, db_engine: Engine) -> Iterator[dict[str, object]]:
     today = clock.today()
     app = create_app(engine)
     actors: dict[tuple[str, object], Actor] = {}
-    for business in (Business.SYSTEM, Business.KANSA, Business.ATENA, Business.KAIGO, Business.RENKEI, Business.CHUKAN):
+    for business in (
+        Business.SYSTEM,
+        Business.KANSA,
+        Business.ATENA,
+        Business.KAIGO,
+        Business.RENKEI,
+        Business.CHUKAN,
+    ):
         role = {
             Business.SYSTEM: "admin",
             Business.KANSA: "auditor",

@@ -45,6 +45,12 @@ register(MenuItem("collection-arrears", "滞納整理", ARREARS_PATH, Business.K
 
 Refused = (InputError, arr.ArrearsError, demands.DemandError, IdentityError, LookupError, ValueError)
 KINDS = {"demand": "督促", "reminder": "催告"}
+RESTRICTION_KINDS = {
+    "change_advance": "支払方法変更 予告通知書（第66条）",
+    "change_decision": "支払方法変更 決定通知書（第66条）",
+    "suspension_decision": "保険給付一時差止 決定通知書（第67条）",
+    "reduction_decision": "給付額減額等 決定通知書（第69条）",
+}
 
 
 def _require_clerk(engine: Engine, staff: Staff, action: Action, subjects: list[str] | None = None) -> None:
@@ -349,6 +355,7 @@ def _person_context(engine: Engine, staff: Staff, person_no: str) -> dict[str, A
         "plans": plans,
         "arrears": arrears,
         "channels": arr.CHANNELS,
+        "restriction_kinds": RESTRICTION_KINDS,
         "rows": MAX_INSTALLMENTS,
         "may_record": staff.may_record,
         "today": today,
@@ -532,3 +539,49 @@ def collect_fee(
             error_at="fee",
         )
     return redirect(f"/kaigo/persons/{person_no}/arrears#fees", f"督促手数料 {yen:,}円を収納しました。")
+
+
+@router.get("/kaigo/persons/{person_no}/arrears/restriction.pdf", response_model=None)
+def restriction_notice(
+    request: Request,
+    engine: EngineDep,
+    staff: StaffDep,
+    person_no: str,
+    kind: Annotated[str, Query()] = "",
+    start_on: Annotated[str, Query()] = "",
+    reply_by: Annotated[str, Query()] = "",
+    copay: Annotated[str, Query()] = "1",
+) -> Response:
+    """給付制限の予告・決定通知書 (介護保険法第66条〜第69条) of the person as of today, as PDF."""
+    try:
+        _require_clerk(engine, staff, Action.PRINT, [person_no])
+        if kind not in RESTRICTION_KINDS:
+            raise InputError("通知書の種類を選んでください")
+        start = parse_date(start_on, "適用開始日")
+        if start is None:
+            raise InputError("適用開始日を入力してください")
+        reply = parse_date(reply_by, "弁明書の提出期限")
+        if kind == "change_advance" and reply is None:
+            raise InputError("予告通知書には弁明書の提出期限を入力してください")
+        if copay not in ("1", "2", "3"):
+            raise InputError("通常の利用者負担割合を選んでください")
+        with engine.begin() as conn:
+            pdf = kaigo_receivables.restriction_pdf(
+                conn, staff.ctx, person_no=person_no, kind=kind, issued_on=clock.today(), start_on=start,
+                reply_by=reply, normal_copay_tenths=int(copay),
+            )  # fmt: skip
+    except AccessDenied as exc:
+        return _person_page(
+            request, engine, staff, person_no, error=f"通知書を作成できません: {exc}", error_at="restriction",
+            status=403,
+        )  # fmt: skip
+    except Refused as exc:
+        return _person_page(
+            request, engine, staff, person_no, error=f"通知書を作成できません: {message(exc)}",
+            error_at="restriction",
+        )  # fmt: skip
+    return Response(
+        pdf, media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="restriction-{kind}-{person_no}.pdf"',
+                 "Cache-Control": "no-store"},
+    )  # fmt: skip

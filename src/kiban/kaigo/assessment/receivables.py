@@ -20,7 +20,7 @@ from kiban.security import audit, guard
 from kiban.security.batch import batch_context
 from kiban.security.context import Action, Business
 
-__all__ = ["charge_demand_fees", "demand_pdf", "receipt_pdf", "refund_pdf", "sync"]
+__all__ = ["charge_demand_fees", "demand_pdf", "receipt_pdf", "refund_pdf", "restriction_pdf", "sync"]
 
 PURPOSE = "kaigo.collection"
 CHUNK = 500
@@ -323,3 +323,91 @@ def receipt_pdf(
         detail={"what": "collection.receipt_certificate", "rows": len(rows)},
     )  # fmt: skip
     return receipt_certificate.render([cert])
+
+
+def restriction_pdf(
+    conn: Any,
+    ctx: Any,
+    *,
+    person_no: str,
+    kind: str,
+    issued_on: Any,
+    start_on: Any,
+    reply_by: Any = None,
+    normal_copay_tenths: int = 1,
+) -> bytes:
+    """給付制限の予告・決定通知書 (kiban.notices.restriction_notice) of a person as the records stand on
+    ``issued_on``: refused (ValueError, in Japanese) unless the condition of the law holds —
+    法第66条 (支払方法変更: 納期限から1年), 第67条 (一時差止: 1年6か月), 第69条 (給付額減額: 徴収権消滅期間)."""
+    from kiban.collection import writeoff
+    from kiban.collection.demands import prescription_of
+    from kiban.notices import restriction_notice as rn
+
+    if kind not in rn.KINDS:
+        raise ValueError(f"通知書の種類 {kind!r} はありません")
+    guard.require(conn, ctx, action=Action.PRINT, subjects=[person_no], min_rank=1, log=False)
+    who = _insured_of(conn, person_no)
+    found = writeoff.restriction_for(
+        conn, ctx, person_no=person_no, business="kaigo", on=issued_on,
+        normal_copay_tenths=normal_copay_tenths,  # type: ignore[arg-type]
+    )  # fmt: skip
+    status, reduction = found.status, found.reduction
+    if kind.startswith("change") and not status.payment_method_change:
+        raise ValueError(
+            f"宛名番号 {person_no} は支払方法変更の要件（納期限から1年を経過した滞納、介護保険法第66条）を満たしていません"
+        )
+    if kind == "suspension_decision" and not status.benefit_suspension:
+        raise ValueError(
+            f"宛名番号 {person_no} は一時差止の要件（納期限から1年6か月を経過した滞納、介護保険法第67条）を満たしていません"
+        )
+    if kind == "reduction_decision" and not reduction.months:
+        raise ValueError(f"宛名番号 {person_no} に給付額減額期間（介護保険法第69条）はありません")
+    unpaid = conn.execute(
+        text(
+            "SELECT r.receivable_id, r.fiscal_year, r.label, r.due_date, r.amount - r.paid AS unpaid"
+            " FROM collection.receivable r"
+            " WHERE r.person_id = :p AND r.business = 'kaigo' AND r.paid < r.amount AND r.due_date < :on"
+            " AND NOT EXISTS (SELECT 1 FROM collection.writeoff w WHERE w.receivable_id = r.receivable_id)"
+            " ORDER BY r.due_date, r.receivable_id"
+        ),
+        {"p": who.person_id, "on": issued_on},
+    ).all()
+    gone = {
+        int(u.receivable_id)
+        for u in unpaid
+        if prescription_of(conn, int(u.receivable_id)).extinguished_on <= issued_on
+    }
+    if kind == "reduction_decision":
+        # 時効で消滅した期別 (不納欠損 included): what the 給付額減額期間 is computed from.
+        chosen = [
+            *(u for u in unpaid if int(u.receivable_id) in gone),
+            *conn.execute(
+                text(
+                    "SELECT r.receivable_id, r.fiscal_year, r.label, r.due_date, w.amount AS unpaid"
+                    " FROM collection.writeoff w JOIN collection.receivable r USING (receivable_id)"
+                    " WHERE r.person_id = :p AND r.business = 'kaigo' ORDER BY r.due_date"
+                ),
+                {"p": who.person_id},
+            ).all(),
+        ]
+        chosen.sort(key=lambda u: (u.due_date, u.receivable_id))
+    else:
+        chosen = [u for u in unpaid if int(u.receivable_id) not in gone]
+    notice = rn.RestrictionNotice(
+        kind=kind, issued_on=issued_on,  # type: ignore[arg-type]
+        notice_no=f"G{issued_on:%Y%m%d}-{who.insured_no}", insurer_no=who.insurer_no, insurer_name=who.insurer_name,
+        office=f"{who.insurer_name} {service.OFFICE}", office_phone=service.OFFICE_PHONE,
+        **_addressee(conn, who.person_id), person_no=who.person_no, insured_no=who.insured_no,
+        items=tuple(rn.ArrearsItem(int(u.fiscal_year), str(u.label), u.due_date, int(u.unpaid))
+                    for u in chosen[: rn.MAX_ITEMS]),
+        total_arrears=sum(int(u.unpaid) for u in chosen), start_on=start_on,
+        reply_by=reply_by if kind == "change_advance" else None,
+        reduction_months=reduction.months if kind == "reduction_decision" else 0,
+        benefit_rate_percent=reduction.benefit_rate_percent if kind == "reduction_decision" else 0,
+        notes=(f"ほか{len(chosen) - rn.MAX_ITEMS}期別を含めた合計です。",) if len(chosen) > rn.MAX_ITEMS else (),
+    )  # fmt: skip
+    audit.record(
+        conn, ctx, action=Action.PRINT, subjects=[person_no],
+        detail={"what": "collection.restriction.notice", "kind": kind, "issued_on": issued_on.isoformat()},
+    )  # fmt: skip
+    return rn.render([notice])
