@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -190,7 +191,13 @@ def bench_inquiry(w: dict[str, Any], count: int, rate: float) -> tuple[list[floa
     errors: list[str] = []
     lock = threading.Lock()
 
+    give_up = time.perf_counter() + count / rate + 30.0  # bounded run even when saturated
+
     def one(scheduled: float) -> None:
+        if time.perf_counter() > give_up:
+            with lock:
+                errors.append("not started within 30 s of the end of the schedule (saturated)")
+            return
         try:
             client.inquire(
                 r.app,
@@ -209,7 +216,8 @@ def bench_inquiry(w: dict[str, Any], count: int, rate: float) -> tuple[list[floa
             with lock:
                 errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
-    with ThreadPoolExecutor(max_workers=16) as pool:
+    pool = ThreadPoolExecutor(max_workers=16)
+    try:
         start = time.perf_counter() + 0.2
         for i in range(count):
             scheduled = start + i / rate
@@ -217,6 +225,8 @@ def bench_inquiry(w: dict[str, Any], count: int, rate: float) -> tuple[list[floa
             if delay > 0:
                 time.sleep(delay)
             pool.submit(one, scheduled)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # an interrupt drops what has not started
     return latencies, errors
 
 
@@ -228,6 +238,8 @@ def main() -> None:
     ap.add_argument("--admin-url", default=None, help="admin database URL (default: the embedded server)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    # SIGTERM as SIGINT: the finally blocks stop the processes and drop the databases.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     count = int(args.rate * args.duration)
 
     admin = args.admin_url or embedded.start_admin(config.home() / "pg")

@@ -260,3 +260,87 @@ def test_no_log_line_of_the_processes_holds_the_my_number(
 ) -> None:
     for proc in (world["net"], world["kumamoto"].gateway, world["koriyama"].gateway):
         assert world["digits"] not in proc.log_tail(10**7)
+
+
+def test_kiban_gateway_inquire_and_purge_from_the_command_line(
+    world: dict[str, Any], tokens_acquired: dict[str, str]
+) -> None:
+    import re
+    import subprocess
+
+    from cluster import kiban
+    from sqlalchemy import text
+
+    from kiban.gateway import tenants
+    from kiban.gateway.errors import InquiryStateError
+
+    r = world["koriyama"]
+    done = subprocess.run(
+        kiban(
+            "gateway",
+            "inquire",
+            "--city",
+            KORIYAMA,
+            "--person-no",
+            world["r_person"].person_no,
+            "--provider",
+            world["kumamoto"].kaigo,
+            "--item",
+            "insurer_no",
+            "--item",
+            "jushochi_tokurei",
+        ),
+        env=r.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    found = re.match(r"照会 ([0-9a-f]{32}): completed（provided）", done.stdout)
+    assert found, done.stdout
+    request_id = found.group(1)
+    # Its retention period has passed (as if 30 days later): the purge deletes the result.
+    with r.owner.begin() as conn:
+        tenants.scope(conn, KORIYAMA)
+        conn.execute(
+            text("UPDATE gateway.inquiry SET delete_after = now() - interval '1 day' WHERE request_id = :r"),
+            {"r": request_id},
+        )
+    done = subprocess.run(
+        kiban("gateway", "purge", "--city", KORIYAMA), env=r.env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.match(r"072036: 照会結果 [1-9][0-9]* 件を削除しました", done.stdout), done.stdout
+    with r.app.begin() as conn, pytest.raises(InquiryStateError, match="削除されました"):
+        inquiry.read_result(
+            conn, r.ctx(Business.KAIGO, "clerk", "r-kaigo"), city_code=KORIYAMA, request_id=request_id
+        )
+
+
+def test_kiban_gateway_inquire_reports_a_refusal_in_japanese(
+    world: dict[str, Any], tokens_acquired: dict[str, str]
+) -> None:
+    import subprocess
+
+    from cluster import kiban
+
+    done = subprocess.run(
+        kiban(
+            "gateway",
+            "inquire",
+            "--city",
+            KORIYAMA,
+            "--person-no",
+            world["r_person"].person_no,
+            "--provider",
+            world["kumamoto"].kaigo,
+            "--item",
+            "copay_ratio",
+        ),
+        env=world["koriyama"].env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "エラー: 照会できません" in done.stderr and "copay_ratio" in done.stderr

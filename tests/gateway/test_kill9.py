@@ -134,7 +134,9 @@ def test_kill9_under_load_loses_no_record_and_duplicates_none(world: dict[str, A
     assert before_kill > 0 and len(succeeded) > before_kill  # load ran before and after the kill
     assert sum(load.retries for load in loads) > 0  # the kill was felt by the clients
 
-    print(f"kill9: {len(succeeded)} succeeded ({before_kill} before the kill), {sum(x.retries for x in loads)} retries")
+    print(
+        f"kill9: {len(succeeded)} succeeded ({before_kill} before the kill), {sum(x.retries for x in loads)} retries"
+    )
     records = _provision_records(world)
     assert all(records.get(rid) == 1 for rid in succeeded), {rid: records.get(rid) for rid in succeeded[:5]}
     assert max(records.values()) == 1  # no request id has two provision records, seen or not
