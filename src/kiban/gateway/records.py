@@ -269,24 +269,30 @@ def verify_records(conn: Connection, city_code: str) -> list[str]:
     problems: list[str] = []
     prev = GENESIS
     expected_seq = 1
+    # Streamed as plain tuples (no Record per row): the chain check reads every record of the city.
     rows = conn.execute(
-        text("SELECT * FROM gateway.record WHERE city_code = :c ORDER BY seq, record_id"), {"c": city_code}
+        text(
+            f"SELECT {', '.join(_FIELDS)}, prev_hash, hash FROM gateway.record"
+            " WHERE city_code = :c ORDER BY seq, record_id"
+        ).execution_options(yield_per=10_000),
+        {"c": city_code},
     )
+    n = len(_FIELDS)
     for row in rows:
-        rec = _record(row)
-        if rec.seq != expected_seq:
-            if rec.seq > expected_seq:
-                problems.append(f"記録 {expected_seq}〜{rec.seq - 1} がありません（削除の疑い）")
+        fields = dict(zip(_FIELDS, row[:n], strict=True))
+        seq, request_id = int(fields["seq"]), fields["request_id"]
+        prev_hash, digest = bytes(row[n]), bytes(row[n + 1])
+        if seq != expected_seq:
+            if seq > expected_seq:
+                problems.append(f"記録 {expected_seq}〜{seq - 1} がありません（削除の疑い）")
             else:
-                problems.append(f"記録 {rec.seq} が重複しています（挿入の疑い）")
-        if rec.prev_hash != prev:
-            problems.append(f"記録 {rec.seq}（{rec.request_id}）: 直前の記録との連鎖が一致しません")
-        if row_hash(rec.prev_hash, _fields_of(rec)) != rec.hash:
-            problems.append(
-                f"記録 {rec.seq}（{rec.request_id}）: 内容がハッシュと一致しません（改ざんの疑い）"
-            )
-        prev = rec.hash
-        expected_seq = rec.seq + 1
+                problems.append(f"記録 {seq} が重複しています（挿入の疑い）")
+        if prev_hash != prev:
+            problems.append(f"記録 {seq}（{request_id}）: 直前の記録との連鎖が一致しません")
+        if row_hash(prev_hash, fields) != digest:
+            problems.append(f"記録 {seq}（{request_id}）: 内容がハッシュと一致しません（改ざんの疑い）")
+        prev = digest
+        expected_seq = seq + 1
     head = conn.execute(
         text("SELECT seq, hash FROM gateway.record_head WHERE city_code = :c"), {"c": city_code}
     ).first()
