@@ -115,3 +115,35 @@ def test_network_caller_is_checked_by_hash(app_engine: Engine, cities: tuple[Cit
     assert protocol.private_bytes(key) not in bytes(stored.exchange_private_key)  # stored only encrypted
     assert api_token.encode() not in bytes(stored.api_token)
     assert protocol.public_bytes(key) == tenant.exchange_public_key
+
+
+def test_key_rotation_re_encrypts_the_gateway_ciphertexts(
+    app_engine: Engine, db_engine: Engine, cities: tuple[City, City], network, staff_ctx
+) -> None:  # type: ignore[no-untyped-def]
+    from gateway_support import open_and_permit, provide, receive
+
+    from kiban.gateway import inquiry
+    from kiban.security import keys
+    from kiban.security.context import Business
+
+    asker, giver = cities
+    ctx = staff_ctx(Business.CHUKAN, "operator", purpose="chukan.operation")
+    _, token = provider_person(app_engine, giver)
+    request_id, request = open_and_permit(app_engine, ctx, network, asker, giver, giver_token=token)
+    receive(app_engine, asker, request_id, provide(app_engine, giver, request))
+    with app_engine.begin() as conn:
+        before_key = protocol.private_bytes(tenants.exchange_private_key(conn, asker.code))
+        before = inquiry.read_result(conn, ctx, city_code=asker.code, request_id=request_id)
+
+    report = keys.rotate(
+        db_engine, columns=[tenants.PRIVATE_KEY_COLUMN, tenants.API_TOKEN_COLUMN, inquiry.RESULT_ENCRYPTED]
+    )
+    assert all(t.rows_reencrypted >= 1 for t in report.targets), report
+    with app_engine.begin() as conn:
+        tenants.scope(conn, asker.code)
+        blob = conn.execute(
+            text("SELECT result FROM gateway.inquiry WHERE request_id = :r"), {"r": request_id}
+        ).scalar_one()
+        assert keys.key_version_of(bytes(blob)) == keys.active_version(conn, keys.VAULT) == report.to_version
+        assert protocol.private_bytes(tenants.exchange_private_key(conn, asker.code)) == before_key
+        assert inquiry.read_result(conn, ctx, city_code=asker.code, request_id=request_id) == before

@@ -34,6 +34,7 @@ from kiban.security import audit, guard, keys
 from kiban.security.context import AccessContext, Action, Business, Outcome
 
 RESULT_COLUMN = ("gateway.inquiry", "result")
+RESULT_ENCRYPTED = keys.register_encrypted_column(RESULT_COLUMN[0], RESULT_COLUMN[1], "inquiry_id")
 
 
 def subject_of(conn: Connection, person_id: int) -> str:

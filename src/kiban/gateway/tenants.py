@@ -23,6 +23,9 @@ from kiban.security import keys
 _CITY = re.compile(r"^[0-9]{6}$")
 _KEY_TABLE = "gateway.tenant"
 _SCOPE_KEY = "kiban.gateway.scope"
+# Re-encrypted by `kiban keys rotate` (run as the owner; a non-superuser owner is bound by RLS FORCE).
+PRIVATE_KEY_COLUMN = keys.register_encrypted_column(_KEY_TABLE, "exchange_private_key", "city_code")
+API_TOKEN_COLUMN = keys.register_encrypted_column(_KEY_TABLE, "api_token", "city_code")
 
 
 @dataclass(frozen=True)
