@@ -145,3 +145,48 @@ def test_person_disclosure_export_lists_who_asked_and_what(
     assert as_json["records"][0]["inquirer_agency"] == asker.kaigo
     assert token not in body and token not in json.dumps(as_json)  # no 符号 in a disclosure
     assert logged == 2
+
+
+def test_a_rewritten_chain_passes_the_chain_check_but_not_the_signed_checkpoint(
+    app_engine: Engine, db_engine: Engine, cities: tuple[City, City], network: Network, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from kiban.gateway import checkpoint
+
+    asker, giver = cities
+    ids = _three_provisions(app_engine, network, asker, giver)
+    key = checkpoint.signing_key(tmp_path / "keys" / checkpoint.KEY_FILE)
+    with app_engine.begin() as conn:
+        path = checkpoint.write_checkpoint(conn, giver.code, key=key, out_dir=tmp_path / "cp")
+        assert checkpoint.verify_with_checkpoint(conn, giver.code, path, key.public_key()) == []
+    # The superuser changes record 2 and recomputes the hashes of 2 and 3 and the head.
+    with db_engine.begin() as conn:
+        conn.execute(text("ALTER TABLE gateway.record DISABLE TRIGGER record_append_only"))
+        conn.execute(
+            text("UPDATE gateway.record SET outcome = 'refused' WHERE request_id = :r"), {"r": ids[1]}
+        )
+        rows = list(
+            conn.execute(
+                text("SELECT * FROM gateway.record WHERE city_code = :c ORDER BY seq"), {"c": giver.code}
+            )
+        )
+        prev = records.GENESIS
+        for row in rows:
+            digest = records.row_hash(prev, {k: getattr(row, k) for k in records._FIELDS})
+            conn.execute(
+                text("UPDATE gateway.record SET prev_hash = :p, hash = :h WHERE record_id = :id"),
+                {"p": prev, "h": digest, "id": row.record_id},
+            )
+            prev = digest
+        conn.execute(
+            text("UPDATE gateway.record_head SET hash = :h WHERE city_code = :c"),
+            {"h": prev, "c": giver.code},
+        )
+        conn.execute(text("ALTER TABLE gateway.record ENABLE TRIGGER record_append_only"))
+    assert _verify(app_engine, giver) == []  # the chain alone is fooled
+    with app_engine.begin() as conn:
+        problems = checkpoint.verify_with_checkpoint(conn, giver.code, path, key.public_key())
+    assert len(problems) == 1 and "書き換え" in problems[0]
+    forged = path.read_text("utf-8").replace('"seq": 3', '"seq": 2')
+    path.write_text(forged, "utf-8")
+    with pytest.raises(checkpoint.CheckpointInvalid), app_engine.begin() as conn:
+        checkpoint.verify_with_checkpoint(conn, giver.code, path, key.public_key())
