@@ -237,3 +237,19 @@ def test_concurrent_replays_and_requests_make_one_record_each_and_one_chain(
     ids = [r.request_id for r in found]
     assert len(ids) == len(set(ids)) == 9
     assert sorted(r.seq for r in found) == list(range(1, 10))
+
+
+def test_malformed_permit_is_refused_with_a_record(app_engine: Engine, cities: tuple[City, City]) -> None:
+    _, giver = cities
+    request = protocol.ProvisionRequest(
+        request_id="0" * 32,
+        permit={"permit_id": "p1", "inquirer_agency": "999999-kaigo"},
+        inquirer_public_key="AAAA",
+        sent_at="not a time",
+    )
+    response = provide(app_engine, giver, request)
+    assert response.status == "refused" and "形式" in response.reason
+    (rec,) = _records(app_engine, giver, request.request_id)
+    assert (rec.outcome, rec.inquirer_agency, rec.inquirer_at) == ("denied", "999999-kaigo", None)
+    with app_engine.begin() as conn:
+        assert records.verify_records(conn, giver.code) == []
