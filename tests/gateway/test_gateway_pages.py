@@ -140,3 +140,37 @@ def test_a_clerk_sees_the_queue_but_cannot_release(
     assert agency == asker.kaigo and answer.status == "refused"
     missing = chief.get("/gateway/held/ffffffffffffffffffffffffffffffff")
     assert missing.status_code == 404
+
+
+def test_replica_view_lists_the_versions_of_a_person(
+    database_url: str, db_engine: Engine, screens: tuple[City, City]
+) -> None:
+    _, giver = screens
+    engine = get_app_engine(database_url)
+    person_id, person_no = _person(db_engine)
+    provider_person(engine, giver, person_id=person_id, items={"insured_no": "0000000001", "category": "1"})
+    from kiban.gateway import replica
+
+    with engine.begin() as conn:
+        replica.register_replica(
+            conn,
+            city_code=giver.code,
+            person_id=person_id,
+            dataset="kaigo.qualification",
+            items={"insured_no": "0000000001", "category": "2"},
+            source_ref="訂正",
+        )
+    client, _ = _client(engine, "reader")
+    page = client.get("/gateway/replicas", params={"person_no": person_no})
+    assert page.status_code == 200
+    assert 'data-testid="replica-kaigo.qualification-2"' in page.text and "訂正" in page.text
+    assert 'data-testid="replica-kaigo.qualification-1"' in page.text
+    with engine.connect() as conn:
+        logged = conn.execute(
+            text(
+                "SELECT count(*) FROM audit.access_log WHERE subjects @> ARRAY[CAST(:p AS text)] AND detail->>'gateway' = 'replica'"
+            ),
+            {"p": person_no},
+        ).scalar_one()
+    assert logged == 1
+    assert client.get("/gateway/replicas", params={"person_no": "0000000000"}).status_code == 404

@@ -159,6 +159,7 @@ POLICY: dict[tuple[str, str], object] = {
     ("GET", "/gateway/records/disclosure"): Business.CHUKAN,
     ("GET", "/gateway/inquiries"): Business.CHUKAN,
     ("GET", "/gateway/inquiries/{request_id}"): Business.CHUKAN,
+    ("GET", "/gateway/replicas"): Business.CHUKAN,
 }
 
 STATES = [

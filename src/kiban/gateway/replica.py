@@ -20,6 +20,8 @@ from sqlalchemy import Connection, text
 from kiban.gateway.errors import GatewayError
 from kiban.gateway.tenants import scope
 from kiban.rules.permit_list import load_permit_list
+from kiban.security import guard
+from kiban.security.context import AccessContext, Action
 
 _DATASET = re.compile(r"^[a-z_]+\.[a-z_]+$")
 _SCALAR = (str, int, float, bool, type(None))
@@ -139,5 +141,22 @@ def current_replicas(conn: Connection, *, city_code: str) -> list[Replica]:
             " ORDER BY person_id, dataset, version DESC"
         ),
         {"c": city_code},
+    )
+    return [_replica(r) for r in rows]
+
+
+def replica_history(conn: Connection, ctx: AccessContext, *, city_code: str, person_id: int) -> list[Replica]:
+    """副本の照会 (view screen, access-logged): every registered version of a person's datasets."""
+    from kiban.gateway.inquiry import subject_of
+
+    scope(conn, city_code)
+    guard.require(
+        conn, ctx, action=Action.VIEW, subjects=[subject_of(conn, person_id)], detail={"gateway": "replica"}
+    )
+    rows = conn.execute(
+        text(
+            "SELECT * FROM gateway.replica WHERE city_code = :c AND person_id = :p ORDER BY dataset, version DESC"
+        ),
+        {"c": city_code, "p": person_id},
     )
     return [_replica(r) for r in rows]

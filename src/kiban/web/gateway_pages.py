@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine
 
-from kiban.gateway import exports, inquiry, records, review, search
+from kiban.gateway import exports, inquiry, records, replica, review, search
 from kiban.gateway.errors import GatewayError
 from kiban.security import guard
 from kiban.security.context import AccessContext, Action, Business
@@ -35,6 +35,7 @@ DEFAULT_CITY = "992011"  # 基盤市 (kiban.synth.places), as identity_pages; KI
 register(MenuItem("gateway-held", "自動応答不可の確認", "/gateway/held", Business.CHUKAN))
 register(MenuItem("gateway-records", "情報提供等記録", "/gateway/records", Business.CHUKAN))
 register(MenuItem("gateway-inquiries", "情報照会一覧", "/gateway/inquiries", Business.CHUKAN))
+register(MenuItem("gateway-replicas", "副本の照会", "/gateway/replicas", Business.CHUKAN))
 
 INQUIRY_STATUS = {
     "opened": "許可証待ち",
@@ -304,3 +305,25 @@ def inquiry_detail(request: Request, engine: EngineDep, staff: Operator, request
     except GatewayError as exc:
         return render(request, "gateway/inquiry.html", {**context, "missing": _message(exc)}, 404)
     return render(request, "gateway/inquiry.html", context)
+
+
+# -- 副本 ---------------------------------------------------------------------------------------
+
+
+@router.get("/gateway/replicas", response_class=HTMLResponse)
+def replica_view(request: Request, engine: EngineDep, staff: Operator, person_no: str = "") -> HTMLResponse:
+    """副本の照会: a person's registered versions (seed 000 リスク7: 情報提供データベースの内容を確認できる手段)."""
+    context: dict[str, Any] = {"active": "gateway-replicas", "person_no": person_no.strip(), "versions": None}
+    if not person_no.strip():
+        return render(request, "gateway/replicas.html", context)
+    with engine.begin() as conn:
+        pid = search.person_id_for(conn, person_no)
+        if pid is None:
+            return render(
+                request,
+                "gateway/replicas.html",
+                {**context, "error": f"宛名番号 {person_no.strip()} の宛名はありません"},
+                404,
+            )
+        versions = replica.replica_history(conn, staff.ctx, city_code=city_code(), person_id=pid)
+    return render(request, "gateway/replicas.html", {**context, "versions": versions})
