@@ -33,12 +33,15 @@ def serve(
     sender_interval: float = typer.Option(
         0.5, "--sender-interval", help="後続の回答を送る間隔（秒、0 で停止）"
     ),
+    db_workers: int = typer.Option(
+        8, "--db-workers", envvar="KIBAN_GATEWAY_DB_WORKERS", help="データベース処理のスレッド数"
+    ),
 ) -> None:
     """中間サーバーの受信口（/gateway/v1/provision, /gateway/v1/answers）を起動します。"""
     from kiban.db.engine import get_app_engine
     from kiban.gateway.server import serve as run
 
-    run(city, get_app_engine(), host=host, port=port, sender_interval=sender_interval)
+    run(city, get_app_engine(), host=host, port=port, sender_interval=sender_interval, db_workers=db_workers)
 
 
 @app.command("join")

@@ -17,17 +17,18 @@ mark) is harmless, ``complete_inquiry`` at the inquirer is idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -135,14 +136,24 @@ class _Sender(threading.Thread):
                 log.exception("released answers of %s: send failed", self.city_code)
 
 
-def create_app(city_code: str, engine: Engine, *, sender_interval: float = 0.5) -> Starlette:
-    """The gateway's ASGI app for one city."""
+def create_app(
+    city_code: str, engine: Engine, *, sender_interval: float = 0.5, db_workers: int = 8
+) -> Starlette:
+    """The gateway's ASGI app for one city.
+
+    Database work runs on ``db_workers`` threads (not the 40 of the default thread pool): every
+    provision ends holding the city's 情報提供等記録 chain-head lock until commit, and with many
+    Python threads the holder waits for the GIL while the others queue on the lock."""
     tenants.check_city_code(city_code)
+    workers = ThreadPoolExecutor(max_workers=db_workers, thread_name_prefix=f"gateway-db-{city_code}")
+
+    async def in_worker(fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(workers, fn, *args)
 
     async def provision_endpoint(request: Request) -> Response:
         try:
             req = ProvisionRequest.from_json(await _body(request))
-            return _Json(await run_in_threadpool(_provision, engine, city_code, _bearer(request), req))
+            return _Json(await in_worker(_provision, engine, city_code, _bearer(request), req))
         except _Unauthorized:
             return _Json({"error": "ネットワークの認証トークンが一致しません"}, status_code=401)
         except (protocol.ProtocolError, ValueError, TypeError) as exc:
@@ -153,7 +164,7 @@ def create_app(city_code: str, engine: Engine, *, sender_interval: float = 0.5) 
     async def answers_endpoint(request: Request) -> Response:
         try:
             resp = ProvisionResponse.from_json(await _body(request))
-            return _Json(await run_in_threadpool(_answer, engine, city_code, _bearer(request), resp))
+            return _Json(await in_worker(_answer, engine, city_code, _bearer(request), resp))
         except _Unauthorized:
             return _Json({"error": "ネットワークの認証トークンが一致しません"}, status_code=401)
         except (protocol.ProtocolError, ValueError, TypeError) as exc:
@@ -176,6 +187,7 @@ def create_app(city_code: str, engine: Engine, *, sender_interval: float = 0.5) 
                 sender.stopping.set()
                 sender.join(timeout=5)
             client.close_clients()
+            workers.shutdown(wait=False, cancel_futures=True)
 
     return Starlette(
         routes=[
@@ -187,13 +199,21 @@ def create_app(city_code: str, engine: Engine, *, sender_interval: float = 0.5) 
     )
 
 
-def serve(city_code: str, engine: Engine, *, host: str, port: int, sender_interval: float = 0.5) -> None:
+def serve(
+    city_code: str,
+    engine: Engine,
+    *,
+    host: str,
+    port: int,
+    sender_interval: float = 0.5,
+    db_workers: int = 8,
+) -> None:
     import uvicorn
 
     from kiban.network.server import fast_uvicorn_options
 
     uvicorn.run(
-        create_app(city_code, engine, sender_interval=sender_interval),
+        create_app(city_code, engine, sender_interval=sender_interval, db_workers=db_workers),
         host=host,
         port=port,
         **fast_uvicorn_options(),
