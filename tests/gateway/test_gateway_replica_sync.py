@@ -1,0 +1,154 @@
+"""副本登録 through 庁内連携: what the ``chukan`` subscription allows becomes a 副本 version, once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date
+
+import pytest
+from gateway_support import Network, make_city
+from sqlalchemy import Engine, text
+
+from identity.conftest import new_person
+from kiban.db import outbox
+from kiban.gateway import replica, replica_sync
+from kiban.linkage import applications
+from kiban.security.context import AccessContext, Business
+from security_factories import Org
+
+__all__ = ["new_person"]
+
+
+@pytest.fixture
+def clean_linkage(db_engine: Engine) -> Iterator[None]:
+    with db_engine.begin() as conn:
+        conn.execute(
+            text(
+                "TRUNCATE linkage.inbox, linkage.transfer, linkage.refusal, linkage.subscription, "
+                "linkage.application, kiban_meta.outbox, kiban_meta.outbox_cursor RESTART IDENTITY CASCADE"
+            )
+        )
+    yield
+
+
+@pytest.fixture
+def subscribe(app_engine: Engine, org: Org) -> Callable[..., int]:
+    """An approved subscription: applied by one 庁内連携 approver, approved by another."""
+    dep = org.department("renkei")
+
+    def staff(label: str) -> AccessContext:
+        org.staff(label, dep, [(Business.RENKEI, "approver")])
+        term, _ = org.terminal(f"t-{label}", dep)
+        with org.engine.connect() as conn:
+            staff_id = conn.execute(
+                text("SELECT staff_id FROM security.staff WHERE code = :c"), {"c": org.code(label)}
+            ).scalar_one()
+        return AccessContext(
+            staff_id=int(staff_id),
+            staff_code=org.code(label),
+            department_code=dep,
+            terminal_code=term.code,
+            business=Business.RENKEI,
+            purpose_code="renkei.operation",
+        )
+
+    applicant, approver = staff("applicant"), staff("approver")
+
+    def make(consumer: str, dataset: str, items: tuple[str, ...], basis: str) -> int:
+        form = applications.ApplicationForm(
+            consumer, dataset, items, basis, "副本登録のため", "業務外利用禁止", date(2024, 6, 1), None
+        )
+        with app_engine.begin() as conn:
+            app_id = applications.apply(conn, applicant, form)
+        with app_engine.begin() as conn:
+            return applications.approve(conn, approver, application_id=app_id)
+
+    return make
+
+
+def _qualification(person_no: str, insured_no: str, *, lost_on: date | None = None) -> dict[str, object]:
+    # The payload kaigo.eligibility.service._announce writes (宛名番号, 被保険者番号 — no 個人番号).
+    return {
+        "person_no": person_no,
+        "insurer_no": "992011",
+        "insured_no": insured_no,
+        "category": 1,
+        "category_label": "第1号被保険者",
+        "acquired_on": date(2024, 7, 1),
+        "acquire_reason": "age65",
+        "lost_on": lost_on,
+        "loss_reason": None,
+        "qualification_id": 1,
+    }
+
+
+def test_subscribed_items_become_one_replica_version_per_event_and_a_rerun_adds_none(
+    app_engine: Engine,
+    db_engine: Engine,
+    clean_linkage: None,
+    subscribe: Callable[..., int],
+    new_person,
+    network: Network,
+) -> None:
+    city = make_city(app_engine, network, "副本市")
+    # The subscription leaves out acquire_reason: it must not reach the 副本.
+    subscribe(
+        "chukan",
+        "kaigo.qualification",
+        ("insurer_no", "insured_no", "category", "acquired_on", "lost_on"),
+        "bango19-8-shorei-kaigo",
+    )
+    a, b = new_person(), new_person()
+    with db_engine.begin() as conn:
+        outbox.emit(
+            conn, "kaigo.qualification.acquired", a.person_no, _qualification(a.person_no, "0000000101")
+        )
+        outbox.emit(
+            conn, "kaigo.qualification.acquired", b.person_no, _qualification(b.person_no, "0000000102")
+        )
+        outbox.emit(
+            conn,
+            "kaigo.qualification.lost",
+            a.person_no,
+            _qualification(a.person_no, "0000000101", lost_on=date(2026, 3, 31)),
+        )
+    with app_engine.begin() as conn:
+        assert replica_sync.sync_all(conn, city_code=city.code) == 3
+    with app_engine.begin() as conn:
+        assert replica_sync.sync_all(conn, city_code=city.code) == 0  # exactly once
+        ra = replica.current_replica(
+            conn, city_code=city.code, person_id=a.person_id, dataset="kaigo.qualification"
+        )
+        rb = replica.current_replica(
+            conn, city_code=city.code, person_id=b.person_id, dataset="kaigo.qualification"
+        )
+    assert ra is not None and rb is not None
+    assert ra.version == 2 and ra.items["lost_on"] == "2026-03-31"  # the newest event answers
+    assert rb.version == 1 and rb.items == {
+        "insurer_no": "992011",
+        "insured_no": "0000000102",
+        "category": 1,
+        "acquired_on": "2024-07-01",
+        "lost_on": None,
+    }
+    assert "acquire_reason" not in ra.items  # not subscribed, not registered
+    with db_engine.connect() as conn:
+        refs = conn.execute(
+            text("SELECT source_ref FROM gateway.replica WHERE city_code = :c ORDER BY replica_id"),
+            {"c": city.code},
+        ).scalars()
+        assert all(r.startswith("linkage:") for r in refs)  # each version traced to its transfer
+
+
+def test_without_a_subscription_nothing_becomes_a_replica(
+    app_engine: Engine, db_engine: Engine, clean_linkage: None, new_person, network: Network
+) -> None:
+    city = make_city(app_engine, network, "未承認市")
+    a = new_person()
+    with db_engine.begin() as conn:
+        outbox.emit(
+            conn, "kaigo.qualification.acquired", a.person_no, _qualification(a.person_no, "0000000201")
+        )
+    with app_engine.begin() as conn:
+        assert replica_sync.sync_all(conn, city_code=city.code) == 0
+        assert replica.current_replicas(conn, city_code=city.code) == []
