@@ -181,7 +181,7 @@ async def bench_provision(w: dict[str, Any], count: int, rate: float) -> tuple[l
     return result
 
 
-def bench_inquiry(w: dict[str, Any], count: int, rate: float) -> tuple[list[float], list[str]]:
+def bench_inquiry(w: dict[str, Any], count: int, rate: float, threads: int) -> tuple[list[float], list[str]]:
     from kiban.gateway import client
     from kiban.security.context import Business
 
@@ -216,7 +216,7 @@ def bench_inquiry(w: dict[str, Any], count: int, rate: float) -> tuple[list[floa
             with lock:
                 errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
-    pool = ThreadPoolExecutor(max_workers=16)
+    pool = ThreadPoolExecutor(max_workers=threads)
     try:
         start = time.perf_counter() + 0.2
         for i in range(count):
@@ -225,8 +225,10 @@ def bench_inquiry(w: dict[str, Any], count: int, rate: float) -> tuple[list[floa
             if delay > 0:
                 time.sleep(delay)
             pool.submit(one, scheduled)
-    finally:
+    except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)  # an interrupt drops what has not started
+        raise
+    pool.shutdown(wait=True)
     return latencies, errors
 
 
@@ -236,6 +238,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--mode", choices=("provision", "inquiry", "both"), default="both")
     ap.add_argument("--admin-url", default=None, help="admin database URL (default: the embedded server)")
+    ap.add_argument("--inquiry-threads", type=int, default=6, help="client threads of the inquiry mode")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     # SIGTERM as SIGINT: the finally blocks stop the processes and drop the databases.
@@ -289,7 +292,7 @@ def main() -> None:
                 for e in sorted(set(err))[:5]:
                     print(f"    error: {e}")
             if args.mode in ("inquiry", "both"):
-                lat, err = bench_inquiry(w, count, args.rate)
+                lat, err = bench_inquiry(w, count, args.rate, args.inquiry_threads)
                 stats = percentiles(lat)
                 print(
                     line(
