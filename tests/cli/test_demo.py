@@ -35,6 +35,12 @@ def test_demo_without_configuration_builds_a_city(tmp_path: Path) -> None:
     assert notices and notices[0].read_bytes().startswith(b"%PDF")
     # 収納・滞納: a bank file is matched and the unpaid 期別 get their 督促状.
     assert "収納ファイル:" in result.stdout and "を消込" in result.stdout and "督促:" in result.stdout
+    # 庁内連携: a 承認願 approved by a second administrator, and the 資格 delivered as 副本.
+    out = "".join(result.stdout.split())  # rich wraps long lines anywhere in Japanese text
+    assert "承認願第1号（中間サーバー・介護保険資格）を承認" in out and "承認待ち" in out
+    assert "今回の副本登録" in out and "今回の副本登録0件" not in out
+    # 中間サーバー: one inquiry answered, one held for the 監督者, one outside the list refused.
+    assert "即時提供→提供" in out and "保留（監督者の確認待ち）" in out and "リスト外→拒否" in out
     # The embedded server kept its data under KIBAN_HOME and was stopped when the command ended.
     pgdata = tmp_path / "home" / "pg"
     assert (pgdata / "PG_VERSION").exists()

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import text
 
+from kiban.cli import demo_exchange
 from kiban.cli import serve as serve_cmd
 from kiban.cli import synth as synth_cmd
 from kiban.cli.console import console
@@ -262,6 +263,8 @@ STEPS: list[Step] = [
     Step("介護保険の資格処理と被保険者証の一括交付", _kaigo),
     Step("介護保険料の本算定と決定通知書の一括作成", _kaigo_premium),
     Step("介護保険料の収納・消込と督促", _collection),
+    Step("庁内連携: データ使用承認願と副本登録", lambda _: demo_exchange.linkage_step()),
+    Step("中間サーバー: 他団体からの情報照会と情報提供等記録", lambda _: demo_exchange.gateway_step()),
 ]
 
 

@@ -73,10 +73,18 @@ ROLE_LABELS = {
     "operator": "連携運用担当",
     "approver": "連携承認者",
 }
+# Where one role code means something else in another business (migration 0013: security.role).
+BUSINESS_ROLE_LABELS = {
+    (Business.CHUKAN, "operator"): "中間サーバー担当者",
+    (Business.CHUKAN, "supervisor"): "中間サーバー監督者",
+}
 
 
 def _roles_label(grants: tuple[tuple[Business, str], ...]) -> str:
-    return "、".join(f"{b.label}・{ROLE_LABELS.get(role, role)}" for b, role in grants)
+    return "、".join(
+        f"{b.label}・{BUSINESS_ROLE_LABELS.get((b, role)) or ROLE_LABELS.get(role, role)}"
+        for b, role in grants
+    )
 
 
 def create_staff(
@@ -174,6 +182,12 @@ DEMO_STAFF = [
         ((Business.KAIGO, "reader"), (Business.KOKUHO, "reader")),
     ),
     StaffSpec("kansa1", "監査 三郎", "カンサ サブロウ", "KANSA", ((Business.KANSA, "auditor"),)),
+    # 庁内連携: the データ使用承認願 is filed by one 連携承認者 and approved by another (seed 000).
+    StaffSpec("renkei1", "連携 一郎", "レンケイ イチロウ", "JOHO", ((Business.RENKEI, "approver"),)),
+    StaffSpec("renkei2", "連携 花子", "レンケイ ハナコ", "JOHO", ((Business.RENKEI, "approver"),)),
+    # 中間サーバー: a 担当者 and the 監督者 who releases or refuses 自動応答不可 items.
+    StaffSpec("chukan1", "中間 担当", "チュウカン タントウ", "JOHO", ((Business.CHUKAN, "operator"),)),
+    StaffSpec("chukan2", "中間 監督", "チュウカン カントク", "JOHO", ((Business.CHUKAN, "supervisor"),)),
 ]
 
 DEMO_PASSWORD = "Kiban-Demo-2026!"
