@@ -83,12 +83,13 @@ def test_supervisor_releases_a_held_provision(
         page.get_by_role("link", name="自動応答不可の確認").first.click()
         page.wait_for_url("**/gateway/held")
         row = page.get_by_test_id(f"held-{request.request_id}")
-        assert "facility_name" in row.inner_text() and asker.kaigo in row.inner_text()
+        # Items by their Japanese names (照会許可用照合リスト labels), the held one named.
+        assert "入所施設名" in row.inner_text() and asker.kaigo in row.inner_text()
         shot(page, "gateway-held-queue")
         row.get_by_role("link", name="確認").click()
         page.wait_for_url(f"**/gateway/held/{request.request_id}")
         items = page.get_by_test_id("held-items").inner_text()
-        assert "特別養護老人ホーム 基盤の里" in items and "自動応答不可" in items
+        assert "特別養護老人ホーム 基盤の里" in items and "自動応答不可" in items and "保険者番号" in items
         assert token not in page.content() and not contains_my_number(page.content())
         page.get_by_label("確認メモ（任意）").fill("施設名の提供を確認")
         shot(page, "gateway-held-detail")

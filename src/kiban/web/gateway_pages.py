@@ -21,16 +21,21 @@ from sqlalchemy import Engine
 
 from kiban.gateway import exports, inquiry, records, replica, review, search
 from kiban.gateway.errors import GatewayError
+from kiban.rules.permit_list import load_permit_list
 from kiban.security import guard
 from kiban.security.context import AccessContext, Action, Business
 from kiban.web import deps
 from kiban.web.nav import MenuItem, register
 from kiban.web.session import access
-from kiban.web.templating import redirect, render
+from kiban.web.templating import redirect, render, templates
 
 router = APIRouter(include_in_schema=False)
 EngineDep = Annotated[Engine, Depends(deps.engine)]
 DEFAULT_CITY = "992011"  # 基盤市 (kiban.synth.places), as identity_pages; KIBAN_CITY_CODE overrides
+
+# 項目名 and 照会事務名 from the 照会許可用照合リスト, so staff read 保険者番号, not insurer_no.
+templates.env.filters["item_label"] = lambda code: load_permit_list().label(str(code))
+templates.env.filters["procedure_name"] = lambda code: load_permit_list().procedure_name(str(code))
 
 register(MenuItem("gateway-held", "自動応答不可の確認", "/gateway/held", Business.CHUKAN))
 register(MenuItem("gateway-records", "情報提供等記録", "/gateway/records", Business.CHUKAN))

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from kiban.security.context import ACTION_LABELS, BUSINESS_LABELS
+from kiban.shared import clock
 from kiban.shared.wareki import to_wareki
 from kiban.web.nav import menu
 
@@ -18,7 +19,11 @@ templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 templates.env.filters["wareki"] = lambda d: to_wareki(d) if d else "—"
 templates.env.filters["yen"] = lambda v: f"{v:,}円"
 templates.env.filters["num"] = lambda v: f"{v:,}"
-templates.env.filters["dt"] = lambda v: v.astimezone().strftime("%Y-%m-%d %H:%M") if v else "—"
+# Times are shown in the office's zone (日本標準時), like every "today" (kiban.shared.clock): a row
+# written at 08:30 JST must not read as the previous day on a server whose clock runs in UTC.
+templates.env.filters["dt"] = lambda v: (
+    v.astimezone(clock.office_zone()).strftime("%Y-%m-%d %H:%M") if v else "—"
+)
 templates.env.globals["menu"] = menu
 templates.env.filters["action"] = lambda a: ACTION_LABELS.get(str(a), str(a))
 templates.env.globals["business_labels"] = {b.value: label for b, label in BUSINESS_LABELS.items()}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -71,6 +71,17 @@ class PermitList:
     valid_from: dt.date
     source: str
     entries: tuple[PermitEntry, ...]
+    labels: dict[str, str] = field(default_factory=dict)  # item code → 項目名
+
+    def label(self, item: str) -> str:
+        """The item's Japanese name (the code itself when none is shipped)."""
+        return self.labels.get(item, item)
+
+    def procedure_name(self, procedure_code: str) -> str:
+        for e in self.entries:
+            if e.procedure_code == procedure_code:
+                return e.procedure_name
+        return procedure_code
 
     def entry(self, code: str) -> PermitEntry:
         for e in self.entries:
@@ -166,7 +177,13 @@ def parse_permit_list(data: dict[str, Any], *, file: str = "<data>") -> PermitLi
     codes = [e.code for e in entries]
     if len(set(codes)) != len(codes):
         raise PermitListError(f"{file}: entry.code が重複しています")
-    return PermitList(version, start, source, tuple(entries))
+    labels = data.get("labels", {})
+    if not isinstance(labels, dict) or not all(isinstance(v, str) and v for v in labels.values()):
+        raise PermitListError(f'{file}: labels は 項目コード = "項目名" の表です')
+    unnamed = sorted({i for e in entries for i in e.items} - set(labels))
+    if labels and unnamed:
+        raise PermitListError(f"{file}: labels に項目名のない項目があります: {', '.join(unnamed)}")
+    return PermitList(version, start, source, tuple(entries), dict(labels))
 
 
 @cache
