@@ -152,3 +152,91 @@ def test_without_a_subscription_nothing_becomes_a_replica(
     with app_engine.begin() as conn:
         assert replica_sync.sync_all(conn, city_code=city.code) == 0
         assert replica.current_replicas(conn, city_code=city.code) == []
+
+
+def test_the_reconciliation_export_finds_a_stale_replica(
+    app_engine: Engine,
+    db_engine: Engine,
+    clean_linkage: None,
+    subscribe: Callable[..., int],
+    new_person,
+    network: Network,
+    tmp_path,
+) -> None:
+    import csv
+    import random
+
+    from typer.testing import CliRunner
+
+    from kiban.cli.main import app
+
+    city = make_city(app_engine, network, "照合市")
+    items = ("insurer_no", "insured_no", "category", "acquired_on", "lost_on")
+    subscribe("chukan", "kaigo.qualification", items, "bango19-8-shorei-kaigo")
+    a, b = new_person(), new_person()
+    numbers = {}
+    with db_engine.begin() as conn:  # the 原本, as kaigo.eligibility holds it
+        for person, valid, loss in ((a, "[2024-07-01,)", None), (b, "[2024-07-01,2026-04-01)", "moved_out")):
+            numbers[person.person_id] = f"{random.randrange(10**9, 10**10)}"
+            insured = conn.execute(
+                text(
+                    "INSERT INTO kaigo.insured (insurer_no, insured_no, person_id) VALUES ('992011', :n, :p) "
+                    "RETURNING insured_id"
+                ),
+                {"n": numbers[person.person_id], "p": person.person_id},
+            ).scalar_one()
+            conn.execute(
+                text(
+                    "INSERT INTO kaigo.qualification (insured_id, category, valid, acquire_reason, loss_reason) "
+                    "VALUES (:i, 1, CAST(:v AS daterange), 'age65', :l)"
+                ),
+                {"i": insured, "v": valid, "l": loss},
+            )
+    with app_engine.begin() as conn:  # the 副本: a is current; b missed its 喪失
+        for person in (a, b):
+            replica.register_replica(
+                conn,
+                city_code=city.code,
+                person_id=person.person_id,
+                dataset="kaigo.qualification",
+                items={
+                    "insurer_no": "992011",
+                    "insured_no": numbers[person.person_id],
+                    "category": 1,
+                    "acquired_on": "2024-07-01",
+                    "lost_on": None,
+                },
+                source_ref="test",
+            )
+    out = tmp_path / "reconcile.csv"
+    ran = CliRunner().invoke(app, ["gateway", "reconcile", "--city", city.code, "--out", str(out)])
+    assert ran.exit_code == 0, ran.output
+    rows = list(csv.DictReader(out.read_text("utf-8-sig").splitlines()))
+    mine = [r for r in rows if r["宛名ID"] in (str(a.person_id), str(b.person_id))]
+    assert mine == [
+        {
+            "宛名ID": str(b.person_id),
+            "特定個人情報": "kaigo.qualification",
+            "項目": "lost_on",
+            "区分": "値の不一致",
+            "副本": "",
+            "原本": "2026-04-01",
+        }
+    ]
+
+
+def test_verify_and_checkpoint_from_the_command_line(app_engine: Engine, network: Network, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from kiban.cli.main import app
+
+    city = make_city(app_engine, network, "検査市")
+    runner = CliRunner()
+    made = runner.invoke(app, ["gateway", "checkpoint", "--city", city.code, "--out-dir", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    (checkpoint,) = tmp_path.glob(f"gateway-{city.code}-*.json")
+    ok = runner.invoke(app, ["gateway", "verify", "--city", city.code, "--checkpoint", str(checkpoint)])
+    assert ok.exit_code == 0 and "異常はありません" in ok.output, ok.output
+    checkpoint.write_text(checkpoint.read_text("utf-8").replace('"seq": 0', '"seq": 7'), "utf-8")
+    forged = runner.invoke(app, ["gateway", "verify", "--city", city.code, "--checkpoint", str(checkpoint)])
+    assert forged.exit_code == 1 and "検証できません" in forged.output  # the altered checkpoint fails

@@ -9,6 +9,7 @@ import typer
 from kiban import __version__
 from kiban.cli import db as db_cmd
 from kiban.cli import demo as demo_cmd
+from kiban.cli import reconcile
 from kiban.cli import serve as serve_cmd
 from kiban.cli import synth as synth_cmd
 from kiban.collection import cli as collection_cli
@@ -37,6 +38,8 @@ app.add_typer(kaigo_cli.app, name="kaigo")
 app.add_typer(collection_cli.app, name="collection")
 app.add_typer(linkage_cli.app, name="linkage")
 app.add_typer(network_cli.app, name="network")
+# 副本 against 原本 reads the 介護保険 資格 too, so it is wired here, above both contexts.
+gateway_cli.app.command("reconcile")(reconcile.reconcile_command)
 app.add_typer(gateway_cli.app, name="gateway")
 
 

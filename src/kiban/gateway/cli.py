@@ -199,3 +199,62 @@ def purge(city: str = typer.Option(..., "--city")) -> None:
     with get_app_engine().begin() as conn:
         count = inquiry.purge_expired(conn, city_code=city, now=protocol.utcnow())
     typer.echo(f"{city}: 照会結果 {count} 件を削除しました")
+
+
+@app.command("replica-sync")
+def replica_sync_command(city: str = typer.Option(..., "--city", help="地方公共団体コード（6桁）")) -> None:
+    """庁内連携から届いた連携データを副本として登録します（利用登録された項目のみ）。"""
+    from kiban.db.engine import get_app_engine
+    from kiban.gateway import replica_sync
+    from kiban.gateway.errors import GatewayError
+    from kiban.identity.repo import IdentityError
+
+    try:
+        with get_app_engine().begin() as conn:
+            count = replica_sync.sync_all(conn, city_code=city)
+    except (GatewayError, IdentityError, ValueError) as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{city}: 副本 {count} 件を登録しました")
+
+
+@app.command("checkpoint")
+def checkpoint_command(
+    city: str = typer.Option(..., "--city"),
+    out_dir: Path = typer.Option(
+        Path("var/checkpoints"), "--out-dir", help="署名付きチェックポイントの書出し先"
+    ),
+) -> None:
+    """情報提供等記録の連鎖の先頭に署名し、データベースの外へ書き出します（定期実行）。"""
+    from kiban.db.engine import get_app_engine
+    from kiban.gateway import checkpoint
+
+    with get_app_engine().begin() as conn:
+        path = checkpoint.write_checkpoint(conn, city, key=checkpoint.signing_key(), out_dir=out_dir)
+    typer.echo(f"{city}: チェックポイント {path}")
+
+
+@app.command("verify")
+def verify_command(
+    city: str = typer.Option(..., "--city"),
+    checkpoint_file: Path | None = typer.Option(
+        None, "--checkpoint", help="照合する署名付きチェックポイント"
+    ),
+) -> None:
+    """情報提供等記録の改ざんを検査します（連鎖、および指定したチェックポイントとの照合）。"""
+    from kiban.db.engine import get_app_engine
+    from kiban.gateway import checkpoint, records
+
+    try:
+        with get_app_engine().begin() as conn:
+            if checkpoint_file is None:
+                problems = records.verify_records(conn, city)
+            else:
+                public = checkpoint.signing_key().public_key()
+                problems = checkpoint.verify_with_checkpoint(conn, city, checkpoint_file, public)
+    except checkpoint.CheckpointInvalid as exc:
+        raise _fail(exc) from None
+    for p in problems:
+        typer.echo(f"異常: {p}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{city}: 情報提供等記録に異常はありません")

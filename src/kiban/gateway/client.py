@@ -23,11 +23,11 @@ from sqlalchemy import Engine
 
 from kiban.gateway import inquiry, tenants, tokens
 from kiban.gateway.errors import GatewayError, InquiryRefused, TenantMissing
+from kiban.identity import vault
 from kiban.network import protocol
 from kiban.network.protocol import Permit, ProvisionRequest, ProvisionResponse
 from kiban.rules.permit_list import agency_business, agency_city
-from kiban.security import guard
-from kiban.security.context import AccessContext, Action, Business
+from kiban.security.context import AccessContext, Business
 
 
 class NetworkUnavailable(GatewayError):
@@ -117,14 +117,6 @@ def _check_business(ctx: AccessContext, agency_code: str) -> None:
         raise GatewayError(f"機関 {agency_code} の事務と操作中の事務（{ctx.business.label}）が一致しません")
 
 
-def _my_number(conn: Any, person_id: int) -> str | None:
-    # The vault's own reader: the number is decrypted in memory for sealing only (never returned
-    # to a screen, never logged). The guard has logged the purpose (符号取得) before this call.
-    from kiban.identity import vault
-
-    return vault._plain(conn, person_id)
-
-
 def acquire_token(
     engine: Engine, ctx: AccessContext, *, city_code: str, person_id: int, agency_code: str
 ) -> str:
@@ -140,14 +132,10 @@ def acquire_token(
         tenants.scope(conn, city_code)
         net = _network(conn, city_code)
         subject = inquiry.subject_of(conn, person_id)
-        guard.require(
-            conn,
-            ctx,
-            action=Action.VIEW,
-            subjects=[subject],
-            detail={"item": "個人番号", "purpose": "符号取得", "agency": agency_code},
-        )
-        digits = _my_number(conn, person_id)
+        # Through the vault's one guarded reader: one access-log row (出力, 符号取得), never the number.
+        digits = vault.hand_over(
+            conn, ctx, [subject], via=vault.TOKEN_ACQUISITION, detail={"agency": agency_code}
+        ).get(subject)
         if digits is None:
             raise GatewayError(f"宛名 {subject}: 個人番号が登録されていないため符号を取得できません")
         sealed = protocol.seal(net.exchange_key, digits.encode("ascii"), agency_code.encode("utf-8"))

@@ -205,6 +205,11 @@ def reveal(conn: Connection, ctx: AccessContext, *, person_no: str, reason: str)
     return f"{digits[:4]}-{digits[4:8]}-{digits[8:]}"
 
 
+# 符号取得: the 中間サーバー asks the network for a person's 符号 with the number sealed to the
+# network's key (seed 000 中間サーバー ① 符号管理機能); it never keeps or shows the number.
+TOKEN_ACQUISITION = "符号取得"
+
+
 def hand_over(
     conn: Connection,
     ctx: AccessContext,
@@ -216,14 +221,15 @@ def hand_over(
     """個人番号の提供: 宛名番号 → 個人番号 for a system that may receive it, in memory only.
 
     The one way another context (庁内連携 to a 個人番号利用事務, the 中間サーバー's 符号取得) gets
-    numbers: the guard checks the grant of ``ctx``'s business (a 個人番号利用事務 only, 番号法第9条) and
+    numbers: the guard checks the grant of ``ctx``'s business (a 個人番号利用事務, 番号法第9条, or the
+    中間サーバー for ``via=TOKEN_ACQUISITION`` only) and
     writes one access-log row (出力) naming every person and ``via`` — never the number. Persons
     without a number are absent from the result.
     """
     wanted = sorted(set(person_nos))
     if not wanted:
         return {}
-    if not ctx.business.uses_my_number:
+    if not ctx.business.uses_my_number and not (ctx.business is Business.CHUKAN and via == TOKEN_ACQUISITION):
         raise IdentityError(f"{ctx.business.label}の事務では個人番号を受け取れません（番号法第9条）")
     guard.require(
         conn,
