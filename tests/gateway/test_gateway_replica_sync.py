@@ -173,10 +173,14 @@ def test_the_reconciliation_export_finds_a_stale_replica(
     city = make_city(app_engine, network, "照合市")
     items = ("insurer_no", "insured_no", "category", "acquired_on", "lost_on")
     subscribe("chukan", "kaigo.qualification", items, "bango19-8-shorei-kaigo")
-    a, b = new_person(), new_person()
+    a, b, c = new_person(), new_person(), new_person()
     numbers = {}
-    with db_engine.begin() as conn:  # the 原本, as kaigo.eligibility holds it
-        for person, valid, loss in ((a, "[2024-07-01,)", None), (b, "[2024-07-01,2026-04-01)", "moved_out")):
+    with db_engine.begin() as conn:  # the 原本, as kaigo.eligibility holds it (c has no 副本 at all)
+        for person, valid, loss in (
+            (a, "[2024-07-01,)", None),
+            (b, "[2024-07-01,2026-04-01)", "moved_out"),
+            (c, "[2025-01-15,)", None),
+        ):
             numbers[person.person_id] = f"{random.randrange(10**9, 10**10)}"
             insured = conn.execute(
                 text(
@@ -213,6 +217,8 @@ def test_the_reconciliation_export_finds_a_stale_replica(
     assert ran.exit_code == 0, ran.output
     rows = list(csv.DictReader(out.read_text("utf-8-sig").splitlines()))
     mine = [r for r in rows if r["宛名ID"] in (str(a.person_id), str(b.person_id))]
+    (missing,) = [r for r in rows if r["宛名ID"] == str(c.person_id)]
+    assert missing["区分"] == "副本なし" and '"acquired_on": "2025-01-15"' in missing["原本"]
     assert mine == [
         {
             "宛名ID": str(b.person_id),

@@ -9,6 +9,7 @@ never a 個人番号.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,9 @@ def reconcile_command(
             raise typer.Exit(1)
         originals: dict[tuple[int, str], dict[str, Any]] = {}
         for r in conn.execute(text(_ORIGINALS)).mappings():
-            originals[(int(r["person_id"]), "kaigo.qualification")] = {k: r[k] for k in items if k in r}
+            originals[(int(r["person_id"]), "kaigo.qualification")] = {
+                k: (r[k].isoformat() if isinstance(r[k], date) else r[k]) for k in items if k in r
+            }
         differences = exports.reconcile(conn, city, originals)
     out.write_text(exports.reconciliation_csv(differences), encoding="utf-8-sig")
     typer.echo(f"{city}: 副本 {len(originals):,} 人分を照合、不一致 {len(differences):,} 件（{out}）")

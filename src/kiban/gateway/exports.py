@@ -16,6 +16,7 @@ import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -151,9 +152,15 @@ def reconciliation_csv(differences: list[Difference]) -> str:
     return out.getvalue()
 
 
+def _iso(value: Any) -> str:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=_iso)
     return str(value)
