@@ -93,7 +93,7 @@ def handle_provision_request(
     previous = _lock_and_read(conn, city_code, request.request_id)
     if previous is not None:
         return previous
-    tenant = tenants.load_tenant(conn, city_code)
+    tenant = tenants.cached_tenant(conn, city_code)[0]
     raw: dict[str, Any] = request.permit if isinstance(request.permit, dict) else {}
     meta: dict[str, Any] = {
         "inquirer_agency": str(raw.get("inquirer_agency") or _UNKNOWN),
@@ -165,6 +165,7 @@ def handle_provision_request(
         city_code=city_code,
         kind="provision",
         request_id=request.request_id,
+        replay_checked=True,  # _lock_and_read found no stored answer under this request's lock
         person_id=person_id,
         reason=reason,
         outcome=outcome,

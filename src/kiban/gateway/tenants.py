@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -132,20 +133,22 @@ def set_network(
     )
     if done.rowcount != 1:
         raise TenantMissing(f"テナント {city_code} が登録されていません")
+    _tenant_cache.pop(city_code, None)
 
 
-def load_tenant(conn: Connection, city_code: str) -> Tenant:
+def _read_tenant(conn: Connection, city_code: str) -> tuple[Tenant, bytes | None]:
     scope(conn, city_code)
     row = conn.execute(
         text(
             "SELECT city_code, name, exchange_public_key, network_signing_key, network_url,"
-            " network_exchange_key, result_retention_days FROM gateway.tenant WHERE city_code = :c"
+            " network_exchange_key, result_retention_days, network_caller_hash"
+            " FROM gateway.tenant WHERE city_code = :c"
         ),
         {"c": city_code},
     ).first()
     if row is None:
         raise TenantMissing(f"テナント {city_code} が登録されていません")
-    return Tenant(
+    tenant = Tenant(
         city_code=row.city_code,
         name=row.name,
         exchange_public_key=bytes(row.exchange_public_key),
@@ -154,6 +157,35 @@ def load_tenant(conn: Connection, city_code: str) -> Tenant:
         network_exchange_key=bytes(row.network_exchange_key) if row.network_exchange_key else None,
         result_retention_days=int(row.result_retention_days),
     )
+    return tenant, bytes(row.network_caller_hash) if row.network_caller_hash else None
+
+
+def load_tenant(conn: Connection, city_code: str) -> Tenant:
+    return _read_tenant(conn, city_code)[0]
+
+
+# The provision path reads the tenant (the network's key, the caller's token hash) for every
+# request; a server process keeps it for a few seconds instead of two more round trips per request
+# (issue 8 bench). A re-join or token change takes effect within TENANT_CACHE_SECONDS.
+TENANT_CACHE_SECONDS = 5.0
+_tenant_cache: dict[str, tuple[float, Tenant, bytes | None]] = {}
+
+
+def cached_tenant(conn: Connection, city_code: str) -> tuple[Tenant, bytes | None]:
+    """``(tenant, network caller hash)``, read at most every TENANT_CACHE_SECONDS per process."""
+    now = time.monotonic()
+    hit = _tenant_cache.get(city_code)
+    if hit is not None and hit[0] > now:
+        scope(conn, city_code)
+        return hit[1], hit[2]
+    tenant, caller = _read_tenant(conn, city_code)
+    _tenant_cache[city_code] = (now + TENANT_CACHE_SECONDS, tenant, caller)
+    return tenant, caller
+
+
+def forget_tenants() -> None:
+    """Drop the cached tenants (after a change in the same process, and in tests)."""
+    _tenant_cache.clear()
 
 
 def exchange_private_key(conn: Connection, city_code: str) -> X25519PrivateKey:
@@ -182,10 +214,7 @@ def network_api_token(conn: Connection, city_code: str) -> str:
 def check_network_caller(conn: Connection, city_code: str, bearer: str) -> bool:
     """Is ``bearer`` the token the network presents to this city? (system connections are
     authenticated, seed 000 リスク4 ②). Compared in constant time on the SHA-256."""
-    scope(conn, city_code)
-    stored = conn.execute(
-        text("SELECT network_caller_hash FROM gateway.tenant WHERE city_code = :c"), {"c": city_code}
-    ).scalar()
+    stored = cached_tenant(conn, city_code)[1]
     if stored is None or not bearer:
         return False
-    return hmac.compare_digest(bytes(stored), _digest(bearer))
+    return hmac.compare_digest(stored, _digest(bearer))
