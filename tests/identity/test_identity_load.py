@@ -48,7 +48,8 @@ def rows_of(path: Path) -> list[list[str]]:
 
 
 def schema(engine: Engine) -> set[tuple[str, str]]:
-    """Every index and constraint of the loaded tables, as the catalogue defines them."""
+    """Every index, constraint and trigger of the loaded tables, as the catalogue defines them (a
+    trigger with whether it is enabled: the load turns the no-overlap triggers off for its COPY)."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
@@ -57,7 +58,9 @@ def schema(engine: Engine) -> set[tuple[str, str]]:
                 "SELECT conname, pg_get_constraintdef(oid) || convalidated::text FROM pg_constraint "
                 "WHERE conrelid = ANY (CAST(:t AS regclass[])) UNION "
                 "SELECT relname, coalesce(array_to_string(reloptions, ','), '') FROM pg_class c "
-                "JOIN pg_index i ON i.indexrelid = c.oid WHERE i.indrelid = ANY (CAST(:t AS regclass[]))"
+                "JOIN pg_index i ON i.indexrelid = c.oid WHERE i.indrelid = ANY (CAST(:t AS regclass[])) UNION "
+                "SELECT tgname, pg_get_triggerdef(oid) || tgenabled::text FROM pg_trigger "
+                "WHERE tgrelid = ANY (CAST(:t AS regclass[])) AND NOT tgisinternal"
             ),
             {"t": [f"identity.{t}" for t in IDENTITY]},
         )
