@@ -19,7 +19,7 @@ Speed (a million residents): rows are checked, keyed and encrypted in *spawned* 
 script calling this must keep its top level behind ``if __name__ == "__main__":``) and streamed with
 COPY over the one connection. Ids are reserved up front (``_reserve``) so a worker can bind each
 ciphertext to its person id. The tables are empty, so everything but their primary keys (indexes,
-UNIQUE and EXCLUDE constraints, foreign keys) is dropped for the load and rebuilt from the catalogue's
+UNIQUE constraints, foreign keys) is dropped for the load and rebuilt from the catalogue's
 definitions (pg_get_indexdef, pg_get_constraintdef: the migration stays the single source of truth).
 The database's unique indexes are the fast duplicate check; a rejected file is scanned again to name
 both lines of every duplicate.
@@ -650,22 +650,17 @@ def _copy(raw: psycopg.Connection[Any], parts: dict[str, bytes]) -> list[psycopg
 
 
 def _drop_for_bulk(raw: psycopg.Connection[Any]) -> list[str]:
-    """Drop everything but the primary keys of the five (empty) tables: foreign keys, UNIQUE and EXCLUDE
-    constraints, indexes. Return the statements that rebuild them, the cheap duplicate checks first."""
+    """Drop everything but the primary keys of the five (empty) tables: foreign keys, UNIQUE (and any
+    EXCLUDE) constraints, indexes. Return the statements that rebuild them, the cheap duplicate checks
+    first. (The two GiST EXCLUDE constraints are gone since migration 0015: 20 s each to rebuild.)"""
     tables = [f"identity.{name}" for name in _COPY]
     found = raw.execute(
         """
-        SELECT c.contype::text, c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid),
-               c.contype = 'x' AND NOT EXISTS (  -- a GiST column without sort support (GiST proc 11)
-                   SELECT 1 FROM pg_index i CROSS JOIN LATERAL unnest(i.indclass) AS k(opclass)
-                     JOIN pg_opclass o ON o.oid = k.opclass
-                    WHERE i.indexrelid = c.conindid AND o.opcmethod = (SELECT oid FROM pg_am WHERE amname = 'gist')
-                      AND NOT EXISTS (SELECT 1 FROM pg_amproc p WHERE p.amprocfamily = o.opcfamily AND p.amprocnum = 11)
-               ) IS FALSE
+        SELECT c.contype::text, c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
           FROM pg_constraint c
          WHERE c.contype IN ('u', 'x', 'f') AND c.conrelid = ANY (%(t)s::regclass[])
         UNION ALL
-        SELECT 'i', i.indrelid::regclass::text, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), false
+        SELECT 'i', i.indrelid::regclass::text, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
           FROM pg_index i
          WHERE i.indrelid = ANY (%(t)s::regclass[])
            AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
@@ -674,23 +669,13 @@ def _drop_for_bulk(raw: psycopg.Connection[Any]) -> list[str]:
         {"t": tables},
     ).fetchall()
     restore: dict[str, list[str]] = {"u": [], "i": [], "x": [], "f": []}
-    for kind, table, name, definition, unsorted in found:
+    for kind, table, name, definition in found:
         if kind == "i":
             raw.execute(f"DROP INDEX {name}")
             restore[kind].append(definition)
             continue
         raw.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-        if unsorted and ") WITH (" not in definition:
-            # Without sort support (btree_gist before PostgreSQL 18) a GiST index is built by inserting
-            # row by row; in buffering mode that is about 40% faster for a million rows (with sort support
-            # it would only be slower). The option is reset at once: the catalogue stays as migrated.
-            head, sep, tail = definition.partition(" WHERE (")
-            restore[kind].append(
-                f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {head} WITH (buffering = on){sep}{tail}'
-            )
-            restore[kind].append(f'ALTER INDEX {table.split(".")[0]}."{name}" RESET (buffering)')
-        else:
-            restore[kind].append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        restore[kind].append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
     return [statement for kind in restore for statement in restore[kind]]
 
 
