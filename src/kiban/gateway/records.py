@@ -3,7 +3,8 @@
 Who asked (inquirer agency), who provided (provider agency), when (both sides' timestamps), which
 items, under which 照会事務, and the outcome — written in the same transaction as the answer, so
 there is never a success without a record (seed 000 ⑤; issue 8). Kept 7 years: 番号法第23条
-(情報提供等の記録) and 番号法施行令第29条 (保存期間 7年); the seeds name the function, not the period.
+(情報提供等の記録) and 番号法施行令第30条 (情報提供等の記録の保存期間: 7年 — read in the 施行令's text,
+2026-12-04; earlier notes said 第29条); the seeds name the function, not the period.
 
 Append-only in the database (trigger) and hash-chained per city: ``hash = SHA-256(prev_hash ‖
 canonical row)``; the head (seq, hash) in ``gateway.record_head`` is locked by every writer of the
@@ -24,7 +25,7 @@ from sqlalchemy import Connection, text
 from kiban.gateway.tenants import scope
 
 GENESIS = b"\x00" * 32
-KEEP_YEARS = 7  # 番号法施行令第29条
+KEEP_YEARS = 7  # 番号法施行令第30条: 法第23条第1項の政令で定める期間は、7年
 KINDS = {"inquiry": "照会", "provision": "提供"}
 OUTCOMES = {
     "provided": "提供済",

@@ -12,7 +12,7 @@ writing: a transaction sees and writes only the rows of the city it was scoped t
 The 情報提供等記録 (``gateway.record``) is append-only (a trigger refuses UPDATE/DELETE/TRUNCATE even
 for the owner, as for the access log in 0004_audit) and hash-chained per city (``prev_hash`` →
 ``hash``, SHA-256 over a canonical encoding; the chain head in ``gateway.record_head``). It is kept
-for 7 years (``keep_until``): 番号法第23条第1項・第2項 and 番号法施行令第29条 (情報提供等の記録の保存
+for 7 years (``keep_until``): 番号法第23条第1項・第2項 and 番号法施行令第30条 (情報提供等の記録の保存
 期間 7年) — the seeds name the 情報提供等記録管理機能 (seed 000 ⑤, 001 5.) but not its period.
 """
 
