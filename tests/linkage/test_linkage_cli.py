@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-from linkage_helpers import settle
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
@@ -29,7 +28,6 @@ def test_deliver_runs_every_consumer_and_is_a_no_op_when_run_again(
             outbox.emit(conn, "kaigo.qualification.acquired", f"170000010{n}",
                         {"person_no": f"170000010{n}", "insured_no": f"{n:010d}"}, occurred_on=date(2026, 4, 1))  # fmt: skip
         outbox.emit(conn, "identity.resident.died", "1700000100", {"person_no": "1700000100", "type": "死亡"})
-    settle(db_engine)
     first = CliRunner().invoke(app, ["linkage", "deliver", "--batch", "2"])
     assert first.exit_code == 0, first.output
     assert "juki: 3 件" in first.output and "kenko: 1 件" in first.output and "合計 4 件" in first.output

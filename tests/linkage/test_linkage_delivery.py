@@ -7,7 +7,6 @@ import logging
 from datetime import date, timedelta
 
 import pytest
-from linkage_helpers import settle
 from sqlalchemy import Connection, Engine, text
 
 from kiban.db import outbox
@@ -37,7 +36,6 @@ def publish(engine: Engine, topic: str, payload: dict[str, object], key: str | N
 
 
 def deliver(engine: Engine, consumer: str, handler: delivery.Handler | None = None) -> int:
-    settle(engine)
     with engine.begin() as conn:
         return delivery.deliver_pending(conn, consumer=consumer, handler=handler)
 
@@ -215,7 +213,6 @@ def test_the_application_role_can_deliver(
     transfer log cannot be rewritten by it (only ``received_at`` is stamped)."""
     subscribe("chukan", "kaigo.qualification", ("insured_no",), "bango19-8-shorei-kaigo")
     publish(app_engine, "kaigo.qualification.acquired", QUAL)
-    settle(app_engine)
     with app_engine.begin() as conn:
         assert delivery.deliver_pending(conn, consumer="chukan", handler=lambda c, d: None) == 1
     from sqlalchemy.exc import ProgrammingError

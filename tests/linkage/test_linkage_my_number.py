@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from linkage_helpers import settle
 from sqlalchemy import Connection, Engine, text
 
 from kiban.db import outbox
@@ -93,7 +92,6 @@ def city(db_engine: Engine, clean_linkage: None, city_files: Path) -> dict[str, 
 
 
 def run_all(engine: Engine, consumer: str) -> list[Delivered]:
-    settle(engine)
     got: list[Delivered] = []
 
     def keep(conn: Connection, d: Delivered) -> None:

@@ -18,7 +18,6 @@ from kiban.security.context import Business
 from kiban.shared.mynumber import contains_my_number
 from kiban.web.app import create_app
 from kiban.web.session import SESSION_COOKIE, TERMINAL_COOKIE
-from linkage.linkage_helpers import settle
 from security_factories import Org
 
 FORM = {
@@ -103,7 +102,6 @@ def test_apply_then_another_administrator_approves_and_the_transfer_is_on_record
         outbox.emit(conn, "kaigo.qualification.acquired", "1700000009",
                     {"person_no": "1700000009", "insured_no": "0000000009", "acquired_on": "2026-04-01",
                      "category": 1}, occurred_on=date(2026, 4, 1))  # fmt: skip
-    settle(db_engine)
     with db_engine.begin() as conn:
         assert delivery.deliver_pending(conn, consumer="juki") == 1
     log = approver.get("/linkage/transfers", consumer="juki", dataset="kaigo.qualification")
