@@ -5,7 +5,7 @@ Seed 000 (団体内統合宛名システム, 統合宛名管理機能): 「団�
 records ``identity.check_run`` with one ``identity.check_anomaly`` per finding — the 確認リスト.
 
 Most findings are impossible while the constraints of migration 0007 hold (one current version,
-no overlapping periods, unique numbers, foreign keys). They are checked anyway: the check exists
+unique numbers, foreign keys) and the no-overlap trigger of 0015 (which the owner can disable). They are checked anyway: the check exists
 to catch what a restore, a manual repair by the database owner, or a future bug slipped past them.
 The vault check is the one only this run can do: a ciphertext opens only under its own row's
 person_id (AES-GCM associated data), so a number moved to another person's row does not decrypt,
