@@ -18,29 +18,26 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date
 from typing import Final
 
 from reportlab.lib.colors import Color, black
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
+from kiban.notices.checks import POSTAL, FieldChecks, check_date, check_fiscal_year, check_yen
 from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
 from kiban.notices.premium_notice import (
     _BOTTOM,
     _CONTENT_W,
-    _DIGITS,
     _GREY,
     _MARGIN,
-    _POSTAL,
     _THICK,
     _THIN,
-    _TWELVE_DIGITS,
     PAGE_W,
     _block,
     _cell,
-    _check_yen,
     _draw_hanging,
     _hanging_height,
     draw_header,
@@ -83,34 +80,8 @@ _LABELS: Final[dict[str, str]] = {
 }
 
 
-def _check_digits(name: str, value: object, length: int) -> None:
-    if not (isinstance(value, str) and len(value) == length and _DIGITS.fullmatch(value)):
-        raise ValueError(
-            f"{_LABELS[name]}は{length}桁の数字です / {name} must be {length} ASCII digits: {value!r}"
-        )
-
-
-def _check_text(name: str, value: object, *, required: bool = True) -> None:
-    if value is None and not required:
-        return
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise ValueError(f"{_LABELS.get(name, name)}を指定してください / {name} must be a non-empty str")
-
-
-def _refuse_individual_number(name: str, value: str) -> None:
-    # 番号法第19条: a 個人番号 may not be handed over outside the cases it lists, and a
-    # mailed notice is none of them.  The message names the field, never the digits.
-    if _TWELVE_DIGITS.search(value):
-        raise ValueError(
-            f"{_LABELS.get(name, name)}に12桁の番号があります。個人番号は督促状に印字できません / "
-            f"{name} contains a 12-digit number; a 個人番号 must never be printed on a notice"
-        )
-
-
-def _check_date(label: str, value: object) -> None:
-    # A datetime is a date too, but compares with neither a date nor the 指定期限 as meant.
-    if not isinstance(value, date) or isinstance(value, datetime):
-        raise ValueError(f"{label}は日付です / must be a date: {value!r}")
+# The field checks of kiban.notices.checks, naming the fields in this notice's words.
+_CHECKS: Final = FieldChecks(_LABELS, "督促状")
 
 
 @dataclass(frozen=True)
@@ -125,13 +96,11 @@ class DemandItem:
     payment_no: str  # 納付番号, 20 digits (printed; not a 個人番号)
 
     def __post_init__(self) -> None:
-        if isinstance(self.fiscal_year, bool) or not isinstance(self.fiscal_year, int):
-            raise ValueError(f"年度は整数です / fiscal_year must be an int: {self.fiscal_year!r}")
-        wareki_fiscal_year_label(self.fiscal_year)  # refuses years before the solar calendar
-        _check_text("label", self.label)
-        _check_date("納期限 / due_date", self.due_date)
-        _check_yen(f"{self.label}の調定額 / amount", self.amount)
-        _check_yen(f"{self.label}の未納額 / unpaid", self.unpaid)
+        check_fiscal_year(self.fiscal_year)
+        _CHECKS.text("label", self.label)
+        check_date("納期限 / due_date", self.due_date)
+        check_yen(f"{self.label}の調定額 / amount", self.amount)
+        check_yen(f"{self.label}の未納額 / unpaid", self.unpaid)
         # A 督促 is only for what is still unpaid (地方自治法第231条の3第1項).
         if self.unpaid <= 0:
             raise ValueError(f"{self.label}の未納額は1円以上です / unpaid must be positive: {self.unpaid!r}")
@@ -140,8 +109,8 @@ class DemandItem:
                 f"{self.label}の未納額 {self.unpaid:,}円 が調定額 {self.amount:,}円 を超えています / "
                 "unpaid must not exceed amount"
             )
-        _check_digits("payment_no", self.payment_no, 20)
-        _refuse_individual_number("label", self.label)
+        _CHECKS.digits("payment_no", self.payment_no, 20)
+        _CHECKS.no_individual_number("label", self.label)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,17 +143,17 @@ class DemandNotice:
     review_body: str = "介護保険審査会"  # 審査請求先 (介護保険法第183条, 第184条: one per 都道府県)
 
     def __post_init__(self) -> None:
-        _check_date("発行日 / issued_on", self.issued_on)
-        _check_date("指定期限 / deadline", self.deadline)
-        _check_digits("insurer_no", self.insurer_no, 6)
-        _check_digits("person_no", self.person_no, 10)
-        _check_digits("insured_no", self.insured_no, 10)
+        check_date("発行日 / issued_on", self.issued_on)
+        check_date("指定期限 / deadline", self.deadline)
+        _CHECKS.digits("insurer_no", self.insurer_no, 6)
+        _CHECKS.digits("person_no", self.person_no, 10)
+        _CHECKS.digits("insured_no", self.insured_no, 10)
         for name in ("notice_no", "insurer_name", "office", "office_phone", "address", "name"):
-            _check_text(name, getattr(self, name))
-        _check_text("late_fee_note", self.late_fee_note)
-        _check_text("review_body", self.review_body)
-        _check_text("katagaki", self.katagaki, required=False)
-        if self.postal_code is not None and not _POSTAL.fullmatch(self.postal_code):
+            _CHECKS.text(name, getattr(self, name))
+        _CHECKS.text("late_fee_note", self.late_fee_note)
+        _CHECKS.text("review_body", self.review_body)
+        _CHECKS.text("katagaki", self.katagaki, required=False)
+        if self.postal_code is not None and not POSTAL.fullmatch(self.postal_code):
             raise ValueError(
                 f"郵便番号は7桁の数字です（例 812-8577） / postal_code must be NNN-NNNN: {self.postal_code!r}"
             )
@@ -200,18 +169,11 @@ class DemandNotice:
                 f"指定期限 {to_wareki(self.deadline)} は発行日 {to_wareki(self.issued_on)} より後の日です / "
                 "deadline must be after issued_on"
             )
-        _check_yen("督促手数料 / fee", self.fee)
+        check_yen("督促手数料 / fee", self.fee)
         if not isinstance(self.notes, tuple) or not all(isinstance(s, str) for s in self.notes):
             raise ValueError("備考は文字列のタプルです / notes must be a tuple of str")
         self._check_items()
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, str):
-                _refuse_individual_number(f.name, value)
-            elif isinstance(value, tuple):
-                for item in value:
-                    if isinstance(item, str):
-                        _refuse_individual_number(f.name, item)
+        _CHECKS.no_individual_number_in(self)
 
     def _check_items(self) -> None:
         if not isinstance(self.items, tuple) or not all(isinstance(i, DemandItem) for i in self.items):

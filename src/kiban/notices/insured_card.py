@@ -18,7 +18,6 @@ field for it (番号法 limits its use, and the form does not carry it).
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +28,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
+from kiban.notices.checks import DIGITS
 from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, draw_vertical, new_canvas
 from kiban.shared.wareki import to_wareki
 
@@ -59,7 +59,6 @@ _THIN: Final = 0.45
 _THICK: Final = 1.0
 _GREY: Final = Color(0.45, 0.45, 0.45)
 _DATE_BLANK: Final = "年　　月　　日"
-_DIGITS: Final = re.compile(r"[0-9]+")
 
 # The standard cautions printed on the card (様式第一号 注意事項), shortened.
 CAUTIONS: Final = (
@@ -100,7 +99,7 @@ class InsuredCard:
 
 
 def _check_digits(label: str, value: str, length: int) -> None:
-    if not (len(value) == length and _DIGITS.fullmatch(value)):
+    if not (len(value) == length and DIGITS.fullmatch(value)):
         raise ValueError(f"{label}は{length}桁の数字です / {label} must be {length} ASCII digits: {value!r}")
 
 

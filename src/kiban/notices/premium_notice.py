@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Final, Literal
@@ -30,6 +30,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
+from kiban.notices.checks import POSTAL, FieldChecks, check_fiscal_year, check_yen
 from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, fit_lines, new_canvas, wrap_chars
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
@@ -69,12 +70,6 @@ _GREY: Final = Color(0.45, 0.45, 0.45)
 _WINDOW: Final = Box(20 * mm, PAGE_H - 58 * mm, 90 * mm, 45 * mm)
 _SHADE: Final = Color(0.92, 0.92, 0.92)
 
-_DIGITS: Final = re.compile(r"[0-9]+")
-_POSTAL: Final = re.compile(r"([0-9]{3})-?([0-9]{4})")
-# A 個人番号 written out: exactly twelve digits not touching another digit, or grouped
-# 4-4-4 with spaces or hyphens.  ``\d`` also matches full-width digits.
-_TWELVE_DIGITS: Final = re.compile(r"(?<!\d)(?:\d{12}|\d{4}[ \u3000\-‐－]\d{4}[ \u3000\-‐－]\d{4})(?!\d)")
-
 # Japanese names of the fields, for error messages.
 _LABELS: Final[dict[str, str]] = {
     "kind": "通知の種類",
@@ -101,36 +96,8 @@ _LABELS: Final[dict[str, str]] = {
 }
 
 
-def _check_digits(name: str, value: object, length: int) -> None:
-    if not (isinstance(value, str) and len(value) == length and _DIGITS.fullmatch(value)):
-        raise ValueError(
-            f"{_LABELS[name]}は{length}桁の数字です / {name} must be {length} ASCII digits: {value!r}"
-        )
-
-
-def _check_text(name: str, value: object, *, required: bool = True) -> None:
-    if value is None and not required:
-        return
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise ValueError(f"{_LABELS.get(name, name)}を指定してください / {name} must be a non-empty str")
-
-
-def _check_yen(label: str, value: object, *, negative: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{label}は整数（円）です / must be an int (yen): {value!r}")
-    if value < 0 and not negative:
-        raise ValueError(f"{label}は0円以上です / must not be negative: {value!r}")
-    return value
-
-
-def _refuse_individual_number(name: str, value: str) -> None:
-    # 番号法第19条: a 個人番号 may not be handed over outside the cases it lists, and a
-    # mailed notice is none of them.  The message names the field, never the digits.
-    if _TWELVE_DIGITS.search(value):
-        raise ValueError(
-            f"{_LABELS.get(name, name)}に12桁の番号があります。個人番号は通知書に印字できません / "
-            f"{name} contains a 12-digit number; a 個人番号 must never be printed on a notice"
-        )
+# The field checks of kiban.notices.checks, naming the fields in this notice's words.
+_CHECKS: Final = FieldChecks(_LABELS, "通知書")
 
 
 @dataclass(frozen=True)
@@ -143,15 +110,15 @@ class NoticeInstallment:
     method: str  # "特別徴収" or "普通徴収" (介護保険法第131条)
 
     def __post_init__(self) -> None:
-        _check_text("label", self.label)
+        _CHECKS.text("label", self.label)
         if self.method not in METHODS:
             raise ValueError(
                 f"徴収方法は特別徴収か普通徴収です / method must be 特別徴収 or 普通徴収: {self.method!r}"
             )
         if not isinstance(self.due_date, date):
             raise ValueError(f"納期限は日付です / due_date must be a date: {self.due_date!r}")
-        _check_yen(f"{self.label}の金額", self.amount)
-        _refuse_individual_number("label", self.label)
+        check_yen(f"{self.label}の金額", self.amount)
+        _CHECKS.no_individual_number("label", self.label)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,19 +175,17 @@ class PremiumNotice:
     def __post_init__(self) -> None:
         if self.kind not in TITLES:
             raise ValueError(f"通知の種類は「決定」か「変更」です / kind must be 決定 or 変更: {self.kind!r}")
-        if isinstance(self.fiscal_year, bool) or not isinstance(self.fiscal_year, int):
-            raise ValueError(f"年度は整数です / fiscal_year must be an int: {self.fiscal_year!r}")
-        wareki_fiscal_year_label(self.fiscal_year)  # refuses years before the solar calendar
-        _check_digits("insurer_no", self.insurer_no, 6)
-        _check_digits("person_no", self.person_no, 10)
-        _check_digits("insured_no", self.insured_no, 10)
+        check_fiscal_year(self.fiscal_year)
+        _CHECKS.digits("insurer_no", self.insurer_no, 6)
+        _CHECKS.digits("person_no", self.person_no, 10)
+        _CHECKS.digits("insured_no", self.insured_no, 10)
         for name in ("notice_no", "insurer_name", "office", "office_phone", "address", "name"):
-            _check_text(name, getattr(self, name))
+            _CHECKS.text(name, getattr(self, name))
         for name in ("stage_rule", "period_text", "review_body"):
-            _check_text(name, getattr(self, name))
+            _CHECKS.text(name, getattr(self, name))
         for name in ("katagaki", "name_kana", "pension_insurer"):
-            _check_text(name, getattr(self, name), required=False)
-        if self.postal_code is not None and not _POSTAL.fullmatch(self.postal_code):
+            _CHECKS.text(name, getattr(self, name), required=False)
+        if self.postal_code is not None and not POSTAL.fullmatch(self.postal_code):
             raise ValueError(
                 f"郵便番号は7桁の数字です（例 812-8577） / postal_code must be NNN-NNNN: {self.postal_code!r}"
             )
@@ -233,14 +198,7 @@ class PremiumNotice:
         self._check_basis()
         self._check_amounts()
         self._check_installments()
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, str):
-                _refuse_individual_number(f.name, value)
-            elif isinstance(value, tuple):
-                for item in value:
-                    if isinstance(item, str):
-                        _refuse_individual_number(f.name, item)
+        _CHECKS.no_individual_number_in(self)
 
     def _check_basis(self) -> None:
         if not isinstance(self.basis_date, date) or not isinstance(self.issued_on, date):
@@ -264,13 +222,13 @@ class PremiumNotice:
             raise ValueError("備考は文字列のタプルです / notes must be a tuple of str")
 
     def _check_amounts(self) -> None:
-        _check_yen("基準額 / base_annual", self.base_annual)
-        _check_yen("年額 / annual_full", self.annual_full)
-        _check_yen("保険料額 / amount", self.amount)
-        _check_yen("減免額 / reduction", self.reduction)
-        _check_yen("決定保険料額 / payable", self.payable)
+        check_yen("基準額 / base_annual", self.base_annual)
+        check_yen("年額 / annual_full", self.annual_full)
+        check_yen("保険料額 / amount", self.amount)
+        check_yen("減免額 / reduction", self.reduction)
+        check_yen("決定保険料額 / payable", self.payable)
         if self.previous_payable is not None:
-            _check_yen("変更前の額 / previous_payable", self.previous_payable)
+            check_yen("変更前の額 / previous_payable", self.previous_payable)
         if (
             not isinstance(self.multiplier, Decimal)
             or not self.multiplier.is_finite()
@@ -314,7 +272,7 @@ class PremiumNotice:
         if len(self.installments) > MAX_INSTALLMENTS:
             raise ValueError(f"期別は{MAX_INSTALLMENTS}件までです / at most {MAX_INSTALLMENTS} installments")
         total = sum(i.amount for i in self.installments)
-        _check_yen("過誤納見込額 / overpaid", self.overpaid)
+        check_yen("過誤納見込額 / overpaid", self.overpaid)
         if self.previous_payable is None and total != self.payable + self.overpaid:
             raise ValueError(
                 f"期別の金額の合計 {total:,}円 が決定保険料額 {self.payable:,}円 と一致しません / "
@@ -476,7 +434,7 @@ def draw_header(
     x, top, w = 22 * mm, PAGE_H - 16 * mm, 86 * mm
     y = top
     if postal_code:
-        m = _POSTAL.fullmatch(postal_code)
+        m = POSTAL.fullmatch(postal_code)
         assert m is not None  # checked by the notice's dataclass
         y = _block(canvas, f"〒{m[1]}-{m[2]}", x, y, w, font=GOTHIC, size=10)
         y -= 1.5 * mm

@@ -26,7 +26,7 @@ from typing import Final
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from kiban.notices.demand_notice import _check_date
+from kiban.notices.checks import FieldChecks, check_addressee, check_date, check_fiscal_year, check_yen
 from kiban.notices.pdf import GOTHIC, MINCHO, Box, new_canvas
 from kiban.notices.premium_notice import (
     _BOTTOM,
@@ -37,19 +37,13 @@ from kiban.notices.premium_notice import (
     PAGE_W,
     _block,
     _cell,
-    _check_yen,
     _draw_hanging,
 )
 from kiban.notices.refund_notice import (
-    _check_addressee,
-    _check_fiscal_year,
-    _check_text,
     _fit_notes,
     _footer,
     _header,
     _numbers,
-    _refuse_in_all_fields,
-    _refuse_individual_number,
     _title,
 )
 from kiban.shared.fiscal import wareki_fiscal_year_label
@@ -77,6 +71,29 @@ DEDUCTION_NOTE: Final = (
 )
 
 
+# Japanese names of the fields, for error messages: the 還付通知書's words for the fields
+# the two share, so a certificate's messages read as the notice's do.
+_LABELS: Final[dict[str, str]] = {
+    "certificate_no": "証明番号",
+    "insurer_no": "保険者番号",
+    "insurer_name": "保険者名",
+    "office": "担当課",
+    "office_phone": "電話番号",
+    "postal_code": "郵便番号",
+    "address": "住所",
+    "katagaki": "方書",
+    "name": "氏名",
+    "person_no": "宛名番号",
+    "insured_no": "被保険者番号",
+    "notes": "備考",
+    "label": "期別",
+    "purpose": "使用目的",
+}
+# The field checks of kiban.notices.checks, naming the fields in this certificate's words;
+# the 確認書 has always named itself in both halves of the 個人番号 message.
+_CHECKS: Final = FieldChecks(_LABELS, "確認書", english_document="確認書")
+
+
 @dataclass(frozen=True)
 class PaidItem:
     """One 期 of 普通徴収: 年度, 期別, 納期限, 調定額, what was paid and when."""
@@ -89,11 +106,11 @@ class PaidItem:
     paid_on: date | None  # 納付日 (口座振替: 振替日); None while unpaid
 
     def __post_init__(self) -> None:
-        _check_fiscal_year(self.fiscal_year)
-        _check_text("label", self.label)
-        _check_date("納期限 / due_date", self.due_date)
-        _check_yen(f"{self.label}の調定額 / amount", self.amount)
-        _check_yen(f"{self.label}の納付額 / paid", self.paid)
+        check_fiscal_year(self.fiscal_year)
+        _CHECKS.text("label", self.label)
+        check_date("納期限 / due_date", self.due_date)
+        check_yen(f"{self.label}の調定額 / amount", self.amount)
+        check_yen(f"{self.label}の納付額 / paid", self.paid)
         if self.paid > self.amount:
             # What exceeds the 調定額 is a 過誤納金, refunded (地方税法第17条), not 納付済.
             raise ValueError(
@@ -101,13 +118,13 @@ class PaidItem:
                 "paid must not exceed amount"
             )
         if self.paid_on is not None:
-            _check_date("納付日 / paid_on", self.paid_on)
+            check_date("納付日 / paid_on", self.paid_on)
         if (self.paid == 0) != (self.paid_on is None):
             raise ValueError(
                 f"{self.label}: 納付額があるときは納付日を、未納のときは納付日なしを指定してください / "
                 "paid_on must be given exactly when paid > 0"
             )
-        _refuse_individual_number("label", self.label, "確認書")
+        _CHECKS.no_individual_number("label", self.label)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,17 +156,17 @@ class ReceiptCertificate:
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_addressee(self, "certificate_no")
-        _check_text("purpose", self.purpose)
-        _check_date("対象期間の初日 / period_from", self.period_from)
-        _check_date("対象期間の末日 / period_to", self.period_to)
+        check_addressee(_CHECKS, self, "certificate_no")
+        _CHECKS.text("purpose", self.purpose)
+        check_date("対象期間の初日 / period_from", self.period_from)
+        check_date("対象期間の末日 / period_to", self.period_to)
         if self.period_from > self.period_to:
             raise ValueError(
                 f"対象期間 {to_wareki(self.period_from)}〜{to_wareki(self.period_to)} の初日が末日より後です / "
                 "period_from must not be after period_to"
             )
         self._check_items()
-        _refuse_in_all_fields(self, "確認書")
+        _CHECKS.no_individual_number_in(self)
 
     def _check_items(self) -> None:
         if not isinstance(self.items, tuple) or not all(isinstance(i, PaidItem) for i in self.items):

@@ -23,30 +23,28 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import Final
 
 from reportlab.lib.colors import black
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from kiban.notices.demand_notice import _check_date
+# The window-envelope header below prints what check_addressee checks.
+from kiban.notices.checks import Addressee as _Addressee
+from kiban.notices.checks import FieldChecks, check_addressee, check_date, check_fiscal_year, check_yen
 from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
 from kiban.notices.premium_notice import (
     _BOTTOM,
     _CONTENT_W,
-    _DIGITS,
     _GREY,
     _MARGIN,
-    _POSTAL,
     _THICK,
     _THIN,
-    _TWELVE_DIGITS,
     PAGE_W,
     _block,
     _cell,
-    _check_yen,
     _draw_hanging,
     _hanging_height,
     draw_header,
@@ -54,9 +52,6 @@ from kiban.notices.premium_notice import (
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
 from kiban.shared.wareki import to_wareki
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 __all__ = ["MAX_ITEMS", "METHODS", "TITLE", "RefundItem", "RefundNotice", "render"]
 
@@ -76,7 +71,6 @@ _ANY_DIGIT: Final = re.compile(r"\d")  # ASCII and full-width alike
 # Japanese names of the fields, for error messages.
 _LABELS: Final[dict[str, str]] = {
     "notice_no": "通知番号",
-    "certificate_no": "証明番号",
     "insurer_no": "保険者番号",
     "insurer_name": "保険者名",
     "office": "担当課",
@@ -93,67 +87,12 @@ _LABELS: Final[dict[str, str]] = {
     "cause": "還付の理由",
     "method": "支払方法",
     "bank": "振込先口座",
-    "purpose": "使用目的",
 }
 
 
-def _check_digits(name: str, value: object, length: int) -> None:
-    if not (isinstance(value, str) and len(value) == length and _DIGITS.fullmatch(value)):
-        raise ValueError(
-            f"{_LABELS[name]}は{length}桁の数字です / {name} must be {length} ASCII digits: {value!r}"
-        )
-
-
-def _check_text(name: str, value: object, *, required: bool = True) -> None:
-    if value is None and not required:
-        return
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise ValueError(f"{_LABELS.get(name, name)}を指定してください / {name} must be a non-empty str")
-
-
-def _refuse_individual_number(name: str, value: str, document: str = "通知書") -> None:
-    # 番号法第19条: a 個人番号 may not be handed over outside the cases it lists, and a
-    # mailed notice is none of them.  The message names the field, never the digits.
-    if _TWELVE_DIGITS.search(value):
-        raise ValueError(
-            f"{_LABELS.get(name, name)}に12桁の番号があります。個人番号は{document}に印字できません / "
-            f"{name} contains a 12-digit number; a 個人番号 must never be printed on a {document}"
-        )
-
-
-def _refuse_in_all_fields(obj: DataclassInstance, document: str) -> None:
-    """Every printed str field, or str in a tuple field, of the dataclass ``obj``."""
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if isinstance(value, str):
-            _refuse_individual_number(f.name, value, document)
-        elif isinstance(value, tuple):
-            for item in value:
-                if isinstance(item, str):
-                    _refuse_individual_number(f.name, item, document)
-
-
-def _check_fiscal_year(value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"年度は整数です / fiscal_year must be an int: {value!r}")
-    wareki_fiscal_year_label(value)  # refuses years before the solar calendar
-
-
-def _check_addressee(doc: _Addressee, number_field: str) -> None:
-    """The fields every mailed document of this package shares (宛名, 発行者)."""
-    _check_date("発行日 / issued_on", doc.issued_on)
-    _check_digits("insurer_no", doc.insurer_no, 6)
-    _check_digits("person_no", doc.person_no, 10)
-    _check_digits("insured_no", doc.insured_no, 10)
-    for name in (number_field, "insurer_name", "office", "office_phone", "address", "name"):
-        _check_text(name, getattr(doc, name))
-    _check_text("katagaki", doc.katagaki, required=False)
-    if doc.postal_code is not None and not _POSTAL.fullmatch(doc.postal_code):
-        raise ValueError(
-            f"郵便番号は7桁の数字です（例 812-8577） / postal_code must be NNN-NNNN: {doc.postal_code!r}"
-        )
-    if not isinstance(doc.notes, tuple) or not all(isinstance(s, str) for s in doc.notes):
-        raise ValueError("備考は文字列のタプルです / notes must be a tuple of str")
+# The field checks of kiban.notices.checks, naming the fields in this notice's words; the
+# 還付通知書 has always named itself in both halves of the 個人番号 message.
+_CHECKS: Final = FieldChecks(_LABELS, "通知書", english_document="通知書")
 
 
 @dataclass(frozen=True)
@@ -169,13 +108,13 @@ class RefundItem:
     cause: str  # e.g. "過誤納（二重納付）", "更正による減額"
 
     def __post_init__(self) -> None:
-        _check_fiscal_year(self.fiscal_year)
-        _check_text("label", self.label)
-        _check_text("cause", self.cause)
-        _check_date("納付日 / paid_on", self.paid_on)
-        _check_yen(f"{self.label}の納付額 / paid", self.paid)
-        _check_yen(f"{self.label}の本来の額 / due", self.due)
-        _check_yen(f"{self.label}の過誤納額 / refund", self.refund)
+        check_fiscal_year(self.fiscal_year)
+        _CHECKS.text("label", self.label)
+        _CHECKS.text("cause", self.cause)
+        check_date("納付日 / paid_on", self.paid_on)
+        check_yen(f"{self.label}の納付額 / paid", self.paid)
+        check_yen(f"{self.label}の本来の額 / due", self.due)
+        check_yen(f"{self.label}の過誤納額 / refund", self.refund)
         # 地方税法第17条: a 過誤納金 is what was paid beyond what was due.
         if self.refund != self.paid - self.due:
             raise ValueError(
@@ -186,8 +125,8 @@ class RefundItem:
             raise ValueError(
                 f"{self.label}の過誤納額は1円以上です / refund must be positive: {self.refund!r}"
             )
-        _refuse_individual_number("label", self.label)
-        _refuse_individual_number("cause", self.cause)
+        _CHECKS.no_individual_number("label", self.label)
+        _CHECKS.no_individual_number("cause", self.cause)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,8 +163,8 @@ class RefundNotice:
     review_body: str = "介護保険審査会"  # 審査請求先 (介護保険法第183条, 第184条: one per 都道府県)
 
     def __post_init__(self) -> None:
-        _check_addressee(self, "notice_no")
-        _check_text("review_body", self.review_body)
+        check_addressee(_CHECKS, self, "notice_no")
+        _CHECKS.text("review_body", self.review_body)
         # 介護保険審査会 is set up in each 都道府県 (介護保険法第184条); a template's
         # placeholder such as 「〇〇県」 must not reach a resident.
         if not self.review_body.endswith("介護保険審査会") or re.search(r"[〇○◯]{2}", self.review_body):
@@ -235,7 +174,7 @@ class RefundNotice:
         self._check_items()
         self._check_amounts()
         self._check_payment()
-        _refuse_in_all_fields(self, "通知書")
+        _CHECKS.no_individual_number_in(self)
 
     def _check_items(self) -> None:
         if not isinstance(self.items, tuple) or not all(isinstance(i, RefundItem) for i in self.items):
@@ -252,9 +191,9 @@ class RefundNotice:
                 )
 
     def _check_amounts(self) -> None:
-        _check_yen("充当額 / appropriated", self.appropriated)
-        _check_yen("還付加算金 / interest", self.interest)
-        _check_yen("還付額 / refund_total", self.refund_total)
+        check_yen("充当額 / appropriated", self.appropriated)
+        check_yen("還付加算金 / interest", self.interest)
+        check_yen("還付額 / refund_total", self.refund_total)
         overpaid = self.total_overpaid
         # 地方税法第17条の2: only the 過誤納金 itself can be 充当; the 還付加算金 is added to
         # what is left (同法第17条の4).
@@ -282,7 +221,7 @@ class RefundNotice:
                 f"支払方法は口座振込か窓口払です / method must be 口座振込 or 窓口払: {self.method!r}"
             )
         if self.payment_date is not None:
-            _check_date("支払予定日 / payment_date", self.payment_date)
+            check_date("支払予定日 / payment_date", self.payment_date)
             if self.payment_date < self.issued_on:
                 raise ValueError(
                     f"支払予定日 {to_wareki(self.payment_date)} が発行日 {to_wareki(self.issued_on)} より前です / "
@@ -292,7 +231,7 @@ class RefundNotice:
             if self.bank is not None:
                 raise ValueError("窓口払に振込先口座 / bank は指定できません")
             return
-        _check_text("bank", self.bank)
+        _CHECKS.text("bank", self.bank)
         assert self.bank is not None
         # Only the last three digits of the account may show; branch codes and the like
         # count too, so a long number cannot slip through in another part of the string.
@@ -335,35 +274,6 @@ def render(notices: Sequence[RefundNotice]) -> bytes:
 
 
 # --- layout (shared with kiban.notices.receipt_certificate) ------------------------------
-
-
-class _Addressee(Protocol):
-    """What the window-envelope header needs of a document."""
-
-    @property
-    def issued_on(self) -> date: ...
-    @property
-    def insurer_no(self) -> str: ...
-    @property
-    def insurer_name(self) -> str: ...
-    @property
-    def office(self) -> str: ...
-    @property
-    def office_phone(self) -> str: ...
-    @property
-    def postal_code(self) -> str | None: ...
-    @property
-    def address(self) -> str: ...
-    @property
-    def katagaki(self) -> str | None: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def person_no(self) -> str: ...
-    @property
-    def insured_no(self) -> str: ...
-    @property
-    def notes(self) -> tuple[str, ...]: ...
 
 
 def _header(canvas: Canvas, doc: _Addressee, number: str, *, head: bool = True) -> float:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
@@ -26,21 +26,18 @@ from reportlab.lib.colors import Color, black, white
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from kiban.notices.demand_notice import _check_date, _check_digits, _check_text
+from kiban.notices.checks import POSTAL, FieldChecks, check_date, check_fiscal_year, check_yen
 from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
 from kiban.notices.premium_notice import (
     _BOTTOM,
     _CONTENT_W,
     _GREY,
     _MARGIN,
-    _POSTAL,
     _THICK,
     _THIN,
-    _TWELVE_DIGITS,
     PAGE_W,
     _block,
     _cell,
-    _check_yen,
     _draw_hanging,
     _hanging_height,
     draw_header,
@@ -76,12 +73,14 @@ CONSULT: Final = (
     "納付期限までに下記の担当課へご連絡ください。"
 )
 
+# Japanese names of the fields, for error messages: the 督促状's words for the fields the two share.
 _LABELS: Final[dict[str, str]] = {
     "notice_no": "通知番号",
     "insurer_no": "保険者番号",
     "insurer_name": "保険者名",
     "office": "担当課",
     "office_phone": "電話番号",
+    "postal_code": "郵便番号",
     "address": "住所",
     "katagaki": "方書",
     "name": "氏名",
@@ -94,13 +93,8 @@ _LABELS: Final[dict[str, str]] = {
 }
 
 
-def _refuse_individual_number(name: str, value: str) -> None:
-    # 番号法第19条: no 個人番号 on a mailed notice; the message names the field, never the digits.
-    if _TWELVE_DIGITS.search(value):
-        raise ValueError(
-            f"{_LABELS.get(name, name)}に12桁の番号があります。個人番号は催告書に印字できません / "
-            f"{name} contains a 12-digit number; a 個人番号 must never be printed on a notice"
-        )
+# The field checks of kiban.notices.checks, naming the fields in this notice's words.
+_CHECKS: Final = FieldChecks(_LABELS, "催告書")
 
 
 @dataclass(frozen=True)
@@ -116,19 +110,17 @@ class ReminderItem:
     payment_no: str  # 納付番号, 20 digits (not a 個人番号)
 
     def __post_init__(self) -> None:
-        if isinstance(self.fiscal_year, bool) or not isinstance(self.fiscal_year, int):
-            raise ValueError(f"年度は整数です / fiscal_year must be an int: {self.fiscal_year!r}")
-        wareki_fiscal_year_label(self.fiscal_year)
-        _check_text("label", self.label)
-        _check_date("納期限 / due_date", self.due_date)
-        _check_date("督促日 / demanded_on", self.demanded_on)
+        check_fiscal_year(self.fiscal_year)
+        _CHECKS.text("label", self.label)
+        check_date("納期限 / due_date", self.due_date)
+        check_date("督促日 / demanded_on", self.demanded_on)
         if self.demanded_on <= self.due_date:
             raise ValueError(
                 f"{self.label}の督促日 {to_wareki(self.demanded_on)} が納期限の後ではありません / "
                 "demanded_on must be after due_date"
             )
-        _check_yen(f"{self.label}の調定額 / amount", self.amount)
-        _check_yen(f"{self.label}の未納額 / unpaid", self.unpaid)
+        check_yen(f"{self.label}の調定額 / amount", self.amount)
+        check_yen(f"{self.label}の未納額 / unpaid", self.unpaid)
         if self.unpaid <= 0:
             raise ValueError(f"{self.label}の未納額は1円以上です / unpaid must be positive: {self.unpaid!r}")
         if self.unpaid > self.amount:
@@ -136,8 +128,8 @@ class ReminderItem:
                 f"{self.label}の未納額 {self.unpaid:,}円 が調定額 {self.amount:,}円 を超えています / "
                 "unpaid must not exceed amount"
             )
-        _check_digits("payment_no", self.payment_no, 20)
-        _refuse_individual_number("label", self.label)
+        _CHECKS.digits("payment_no", self.payment_no, 20)
+        _CHECKS.no_individual_number("label", self.label)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,11 +159,11 @@ class ReminderNotice:
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_date("発行日 / issued_on", self.issued_on)
-        _check_date("納付期限 / deadline", self.deadline)
-        _check_digits("insurer_no", self.insurer_no, 6)
-        _check_digits("person_no", self.person_no, 10)
-        _check_digits("insured_no", self.insured_no, 10)
+        check_date("発行日 / issued_on", self.issued_on)
+        check_date("納付期限 / deadline", self.deadline)
+        _CHECKS.digits("insurer_no", self.insurer_no, 6)
+        _CHECKS.digits("person_no", self.person_no, 10)
+        _CHECKS.digits("insured_no", self.insured_no, 10)
         for name in (
             "notice_no",
             "insurer_name",
@@ -181,9 +173,9 @@ class ReminderNotice:
             "name",
             "late_fee_note",
         ):
-            _check_text(name, getattr(self, name))
-        _check_text("katagaki", self.katagaki, required=False)
-        if self.postal_code is not None and not _POSTAL.fullmatch(self.postal_code):
+            _CHECKS.text(name, getattr(self, name))
+        _CHECKS.text("katagaki", self.katagaki, required=False)
+        if self.postal_code is not None and not POSTAL.fullmatch(self.postal_code):
             raise ValueError(
                 f"郵便番号は7桁の数字です（例 812-8577） / postal_code must be NNN-NNNN: {self.postal_code!r}"
             )
@@ -192,7 +184,7 @@ class ReminderNotice:
                 f"納付期限 {to_wareki(self.deadline)} は発行日 {to_wareki(self.issued_on)} より後の日です / "
                 "deadline must be after issued_on"
             )
-        _check_yen("督促手数料 / fees", self.fees)
+        check_yen("督促手数料 / fees", self.fees)
         if not isinstance(self.notes, tuple) or not all(isinstance(s, str) for s in self.notes):
             raise ValueError("備考は文字列のタプルです / notes must be a tuple of str")
         if not isinstance(self.items, tuple) or not all(isinstance(i, ReminderItem) for i in self.items):
@@ -211,14 +203,7 @@ class ReminderNotice:
                     f"{item.label}の督促日 {to_wareki(item.demanded_on)} が発行日より前ではありません / "
                     "every demanded_on must be before issued_on"
                 )
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, str):
-                _refuse_individual_number(f.name, value)
-            elif isinstance(value, tuple):
-                for part in value:
-                    if isinstance(part, str):
-                        _refuse_individual_number(f.name, part)
+        _CHECKS.no_individual_number_in(self)
 
     @property
     def total_unpaid(self) -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import io
 from calendar import monthrange
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final, Literal
 
@@ -33,21 +33,18 @@ from reportlab.lib.colors import black
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from kiban.notices.demand_notice import _check_date, _check_digits, _check_text
+from kiban.notices.checks import POSTAL, FieldChecks, check_date, check_fiscal_year, check_yen
 from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
 from kiban.notices.premium_notice import (
     _BOTTOM,
     _CONTENT_W,
     _GREY,
     _MARGIN,
-    _POSTAL,
     _THICK,
     _THIN,
-    _TWELVE_DIGITS,
     PAGE_W,
     _block,
     _cell,
-    _check_yen,
     _draw_hanging,
     _hanging_height,
     draw_header,
@@ -109,12 +106,15 @@ _EXPLAIN: Final[dict[str, tuple[str, ...]]] = {
     ),
 }
 
+# Japanese names of the fields, for error messages: the 督促状's words for the fields the two share.
 _LABELS: Final[dict[str, str]] = {
+    "kind": "通知書の種類",
     "notice_no": "通知番号",
     "insurer_no": "保険者番号",
     "insurer_name": "保険者名",
     "office": "担当課",
     "office_phone": "電話番号",
+    "postal_code": "郵便番号",
     "address": "住所",
     "katagaki": "方書",
     "name": "氏名",
@@ -126,12 +126,8 @@ _LABELS: Final[dict[str, str]] = {
 }
 
 
-def _refuse_individual_number(name: str, value: str) -> None:
-    if _TWELVE_DIGITS.search(value):  # 番号法第19条; the message names the field, never the digits
-        raise ValueError(
-            f"{_LABELS.get(name, name)}に12桁の番号があります。個人番号は通知書に印字できません / "
-            f"{name} contains a 12-digit number; a 個人番号 must never be printed on a notice"
-        )
+# The field checks of kiban.notices.checks, naming the fields in this notice's words.
+_CHECKS: Final = FieldChecks(_LABELS, "通知書")
 
 
 @dataclass(frozen=True)
@@ -144,13 +140,11 @@ class ArrearsItem:
     unpaid: int
 
     def __post_init__(self) -> None:
-        if isinstance(self.fiscal_year, bool) or not isinstance(self.fiscal_year, int):
-            raise ValueError(f"年度は整数です / fiscal_year must be an int: {self.fiscal_year!r}")
-        wareki_fiscal_year_label(self.fiscal_year)
-        _check_text("label", self.label)
-        _refuse_individual_number("label", self.label)
-        _check_date("納期限 / due_date", self.due_date)
-        _check_yen(f"{self.label}の未納額 / unpaid", self.unpaid)
+        check_fiscal_year(self.fiscal_year)
+        _CHECKS.text("label", self.label)
+        _CHECKS.no_individual_number("label", self.label)
+        check_date("納期限 / due_date", self.due_date)
+        check_yen(f"{self.label}の未納額 / unpaid", self.unpaid)
         if self.unpaid <= 0:
             raise ValueError(f"{self.label}の未納額は1円以上です / unpaid must be positive")
 
@@ -188,14 +182,14 @@ class RestrictionNotice:
             ("発行日 / issued_on", self.issued_on),
             ("適用開始日 / start_on", self.start_on),
         ):
-            _check_date(label, value)
-        _check_digits("insurer_no", self.insurer_no, 6)
-        _check_digits("person_no", self.person_no, 10)
-        _check_digits("insured_no", self.insured_no, 10)
+            check_date(label, value)
+        _CHECKS.digits("insurer_no", self.insurer_no, 6)
+        _CHECKS.digits("person_no", self.person_no, 10)
+        _CHECKS.digits("insured_no", self.insured_no, 10)
         for name in ("notice_no", "insurer_name", "office", "office_phone", "address", "name", "review_body"):
-            _check_text(name, getattr(self, name))
-        _check_text("katagaki", self.katagaki, required=False)
-        if self.postal_code is not None and not _POSTAL.fullmatch(self.postal_code):
+            _CHECKS.text(name, getattr(self, name))
+        _CHECKS.text("katagaki", self.katagaki, required=False)
+        if self.postal_code is not None and not POSTAL.fullmatch(self.postal_code):
             raise ValueError(f"郵便番号は7桁の数字です / postal_code must be NNN-NNNN: {self.postal_code!r}")
         if self.start_on <= self.issued_on:
             raise ValueError(
@@ -207,7 +201,7 @@ class RestrictionNotice:
                 raise ValueError(
                     "予告通知書には弁明書の提出期限が必要です（行政手続法第13条第1項第2号、第30条）"
                 )
-            _check_date("弁明書の提出期限 / reply_by", self.reply_by)
+            check_date("弁明書の提出期限 / reply_by", self.reply_by)
             if not self.issued_on < self.reply_by < self.start_on:
                 raise ValueError("弁明書の提出期限は発行日の後、適用開始日より前の日です")
         elif self.reply_by is not None:
@@ -225,17 +219,10 @@ class RestrictionNotice:
             raise ValueError(f"滞納の期別は1件から{MAX_ITEMS}件までです: {len(self.items)}件")
         if any(i.due_date >= self.issued_on for i in self.items):
             raise ValueError("滞納の期別の納期限は発行日より前です")
-        _check_yen("滞納額 / total_arrears", self.total_arrears)
+        check_yen("滞納額 / total_arrears", self.total_arrears)
         if self.total_arrears < sum(i.unpaid for i in self.items):
             raise ValueError("滞納額が印字する期別の未納額の合計より少なくなっています")
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, str):
-                _refuse_individual_number(f.name, value)
-            elif isinstance(value, tuple):
-                for part in value:
-                    if isinstance(part, str):
-                        _refuse_individual_number(f.name, part)
+        _CHECKS.no_individual_number_in(self)
 
     @property
     def title(self) -> str:
