@@ -131,7 +131,7 @@ class Addressee(Protocol):
     """What a document mailed in the window envelope carries: the 宛名 and the 発行者.
 
     :func:`check_addressee` checks these fields, and the window-envelope header
-    (:mod:`kiban.notices.refund_notice`) prints them.
+    (:func:`kiban.notices.layout.header`) prints them.
     """
 
     @property

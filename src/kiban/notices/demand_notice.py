@@ -6,7 +6,8 @@ charge a 督促手数料 and 延滞金 per 条例 (同条第2項).  The 督促 a
 premium (介護保険法第200条第2項).  This module only prints the notice: :class:`DemandNotice`
 holds exactly what is printed, checked for consistency, and :func:`render` lays out one A4
 portrait page per notice for the same 窓あき封筒 as the 介護保険料額決定通知書
-(:mod:`kiban.notices.premium_notice`, whose layout helpers it reuses).
+(:mod:`kiban.notices.premium_notice`), on the page layout all notices share
+(:mod:`kiban.notices.layout`).
 
 No 個人番号 is ever printed (番号法第19条): every printed string is refused if it holds a
 standalone run of exactly twelve digits (or twelve digits grouped 4-4-4).  The 20-digit
@@ -27,21 +28,21 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from kiban.notices.checks import POSTAL, FieldChecks, check_date, check_fiscal_year, check_yen
-from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
-from kiban.notices.premium_notice import (
-    _BOTTOM,
-    _CONTENT_W,
-    _GREY,
-    _MARGIN,
-    _THICK,
-    _THIN,
+from kiban.notices.layout import (
+    BOTTOM,
+    CONTENT_W,
+    GREY,
+    MARGIN,
     PAGE_W,
-    _block,
-    _cell,
-    _draw_hanging,
-    _hanging_height,
+    THICK,
+    THIN,
+    block,
+    cell,
+    draw_hanging,
     draw_header,
+    hanging_height,
 )
+from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
 from kiban.shared.wareki import to_wareki
@@ -241,16 +242,16 @@ def _page(canvas: Canvas, notice: DemandNotice, index: int, total: int) -> None:
     review_top = _review(canvas, notice)
     notes = [("・", s) for s in _standard_notes(notice)]
     size = _NOTE_SIZE
-    width = _CONTENT_W - 2 * mm
-    while size > 6.0 and _hanging_height(notes, MINCHO, size, width) > 32 * mm:
+    width = CONTENT_W - 2 * mm
+    while size > 6.0 and hanging_height(notes, MINCHO, size, width) > 32 * mm:
         size -= 0.25
-    floor = review_top + 3 * mm + _hanging_height(notes, MINCHO, size, width) + 3 * mm
+    floor = review_top + 3 * mm + hanging_height(notes, MINCHO, size, width) + 3 * mm
     bottom = _items(canvas, notice, y - 5 * mm, floor)
-    _draw_hanging(canvas, notes, _MARGIN + 2 * mm, bottom - 3 * mm, width, MINCHO, size)
-    canvas.setFillColor(_GREY)
+    draw_hanging(canvas, notes, MARGIN + 2 * mm, bottom - 3 * mm, width, MINCHO, size)
+    canvas.setFillColor(GREY)
     canvas.setFont(MINCHO, 7)
     footer = f"{notice.insurer_name}　{TITLE}　{notice.notice_no}　{index} / {total}"
-    canvas.drawRightString(PAGE_W - _MARGIN, 8 * mm, footer)
+    canvas.drawRightString(PAGE_W - MARGIN, 8 * mm, footer)
     canvas.setFillColor(black)
 
 
@@ -266,37 +267,37 @@ def _header(canvas: Canvas, notice: DemandNotice) -> float:
 
 def _title(canvas: Canvas, notice: DemandNotice, top: float) -> float:
     """The title and the 督促 sentence; returns their bottom."""
-    title_box = Box(_MARGIN, top - 14 * mm, _CONTENT_W, 10 * mm)
+    title_box = Box(MARGIN, top - 14 * mm, CONTENT_W, 10 * mm)
     draw_fitted(canvas, TITLE, title_box, font=MINCHO, size=18, align="center")
-    return _block(canvas, LEAD, _MARGIN + 4 * mm, title_box.y - 3 * mm, _CONTENT_W - 4 * mm, size=10)
+    return block(canvas, LEAD, MARGIN + 4 * mm, title_box.y - 3 * mm, CONTENT_W - 4 * mm, size=10)
 
 
 def _summary(canvas: Canvas, notice: DemandNotice, top: float) -> float:
     """Who (被保険者番号・宛名番号), how much in all, and by when: the 指定期限 stands out."""
-    x, w = _MARGIN, _CONTENT_W
+    x, w = MARGIN, CONTENT_W
     half = w / 2
     lw = 32 * mm
     row = 6.5 * mm
     y = top
-    _cell(canvas, Box(x, y - row, lw, row), "被保険者番号", label=True, size=8.5)
-    _cell(canvas, Box(x + lw, y - row, half - lw, row), notice.insured_no)
-    _cell(canvas, Box(x + half, y - row, lw, row), "宛名番号", label=True, size=8.5)
-    _cell(canvas, Box(x + half + lw, y - row, half - lw, row), notice.person_no)
+    cell(canvas, Box(x, y - row, lw, row), "被保険者番号", label=True, size=8.5)
+    cell(canvas, Box(x + lw, y - row, half - lw, row), notice.insured_no)
+    cell(canvas, Box(x + half, y - row, lw, row), "宛名番号", label=True, size=8.5)
+    cell(canvas, Box(x + half + lw, y - row, half - lw, row), notice.person_no)
     y -= row
     if notice.fee:
         # 地方自治法第231条の3第2項: the 督促手数料 is added per 条例.
-        _cell(canvas, Box(x, y - row, lw, row), "合計未納額", label=True, size=8.5)
-        _cell(canvas, Box(x + lw, y - row, half - lw, row), format_yen(notice.total_unpaid), align="right")
-        _cell(canvas, Box(x + half, y - row, lw, row), "督促手数料", label=True, size=8.5)
-        _cell(canvas, Box(x + half + lw, y - row, half - lw, row), format_yen(notice.fee), align="right")
+        cell(canvas, Box(x, y - row, lw, row), "合計未納額", label=True, size=8.5)
+        cell(canvas, Box(x + lw, y - row, half - lw, row), format_yen(notice.total_unpaid), align="right")
+        cell(canvas, Box(x + half, y - row, lw, row), "督促手数料", label=True, size=8.5)
+        cell(canvas, Box(x + half + lw, y - row, half - lw, row), format_yen(notice.fee), align="right")
         y -= row
     big = 12 * mm
     total_label = "納付すべき額" if notice.fee else "合計未納額"
-    _cell(canvas, Box(x, y - big, lw, big), total_label, label=True, size=10)
-    _cell(canvas, Box(x + lw, y - big, half - lw, big), format_yen(notice.total_due), size=17, align="right")
-    _cell(canvas, Box(x + half, y - big, lw, big), "指定期限", label=True, size=10)
+    cell(canvas, Box(x, y - big, lw, big), total_label, label=True, size=10)
+    cell(canvas, Box(x + lw, y - big, half - lw, big), format_yen(notice.total_due), size=17, align="right")
+    cell(canvas, Box(x + half, y - big, lw, big), "指定期限", label=True, size=10)
     deadline_box = Box(x + half + lw, y - big, half - lw, big)
-    _cell(canvas, deadline_box)
+    cell(canvas, deadline_box)
     canvas.setFillColor(_RED)
     draw_fitted(
         canvas,
@@ -310,18 +311,18 @@ def _summary(canvas: Canvas, notice: DemandNotice, top: float) -> float:
     )
     canvas.setFillColor(black)
     y -= big
-    canvas.setLineWidth(_THICK)
+    canvas.setLineWidth(THICK)
     canvas.rect(x, y, w, top - y)
     # The 指定期限 gets a second frame of its own.
     canvas.setLineWidth(1.6)
     canvas.rect(deadline_box.x, deadline_box.y, deadline_box.w, deadline_box.h)
-    canvas.setLineWidth(_THIN)
+    canvas.setLineWidth(THIN)
     return float(y)
 
 
 def _items(canvas: Canvas, notice: DemandNotice, top: float, floor: float) -> float:
     """The table of the unpaid 期 between ``top`` and ``floor``; returns its bottom."""
-    x, w = _MARGIN, _CONTENT_W
+    x, w = MARGIN, CONTENT_W
     canvas.setFont(GOTHIC, 10)
     canvas.drawString(x, top - 10, "未納の保険料（期別の内訳）")
     top -= 5.5 * mm
@@ -334,7 +335,7 @@ def _items(canvas: Canvas, notice: DemandNotice, top: float, floor: float) -> fl
     y = top
     cx = x
     for cw, head in zip(cols, heads, strict=True):
-        _cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
+        cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
         cx += cw
     y -= row
     for item in notice.items:
@@ -348,23 +349,21 @@ def _items(canvas: Canvas, notice: DemandNotice, top: float, floor: float) -> fl
         )
         cx = x
         for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
-            _cell(
-                canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col in right else None
-            )
+            cell(canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col in right else None)
             cx += cw
         y -= row
     label_w = sum(cols[:4])
-    _cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
-    _cell(
+    cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
+    cell(
         canvas,
         Box(x + label_w, y - row, cols[4], row),
         format_yen(notice.total_unpaid),
         size=size + 0.5,
         align="right",
     )
-    _cell(canvas, Box(x + label_w + cols[4], y - row, cols[5], row))
+    cell(canvas, Box(x + label_w + cols[4], y - row, cols[5], row))
     y -= row
-    canvas.setLineWidth(_THICK)
+    canvas.setLineWidth(THICK)
     canvas.rect(x, y, w, top - y)
     return float(y)
 
@@ -402,14 +401,14 @@ def _review(canvas: Canvas, notice: DemandNotice) -> float:
             "（介護保険法第196条により審査請求の裁決を経た後でなければ提起できません）。",
         ),
     ]
-    inner_w = _CONTENT_W - 6 * mm
+    inner_w = CONTENT_W - 6 * mm
     size = 8.0
     heading_h = 5 * mm
-    h = _hanging_height(items, MINCHO, size, inner_w)
-    box = Box(_MARGIN, _BOTTOM, _CONTENT_W, heading_h + h + 5 * mm)
-    canvas.setLineWidth(_THIN)
+    h = hanging_height(items, MINCHO, size, inner_w)
+    box = Box(MARGIN, BOTTOM, CONTENT_W, heading_h + h + 5 * mm)
+    canvas.setLineWidth(THIN)
     canvas.rect(box.x, box.y, box.w, box.h)
     canvas.setFont(GOTHIC, 9)
     canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 9 * 0.88, "教示")
-    _draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - heading_h, inner_w, MINCHO, size)
+    draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - heading_h, inner_w, MINCHO, size)
     return box.top

@@ -24,14 +24,26 @@ from datetime import date
 from decimal import Decimal
 from typing import Final, Literal
 
-from reportlab.lib.colors import Color, black
-from reportlab.lib.pagesizes import A4
+from reportlab.lib.colors import black
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from kiban.notices.checks import POSTAL, FieldChecks, check_fiscal_year, check_yen
-from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, fit_lines, new_canvas, wrap_chars
+from kiban.notices.layout import (
+    BOTTOM,
+    CONTENT_W,
+    GREY,
+    MARGIN,
+    PAGE_W,
+    THICK,
+    THIN,
+    block,
+    cell,
+    draw_hanging,
+    draw_header,
+    hanging_height,
+)
+from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
 from kiban.shared.wareki import to_wareki
@@ -57,18 +69,6 @@ METHODS: Final = ("特別徴収", "普通徴収")
 # installment table shrinks past 12 rows and stays on the page up to this many.
 MAX_INSTALLMENTS: Final = 20
 MAX_BASIS_LINES: Final = 6
-
-PAGE_W, PAGE_H = A4
-_MARGIN: Final = 18 * mm
-_CONTENT_W: Final = PAGE_W - 2 * _MARGIN
-_BOTTOM: Final = 14 * mm
-_THIN: Final = 0.45
-_THICK: Final = 1.0
-_GREY: Final = Color(0.45, 0.45, 0.45)
-# 長形3号 window envelopes show roughly 90 × 45 mm, 20 mm from the left and 13 mm from
-# the top of an A4 page folded in three; the addressee stays inside that.
-_WINDOW: Final = Box(20 * mm, PAGE_H - 58 * mm, 90 * mm, 45 * mm)
-_SHADE: Final = Color(0.92, 0.92, 0.92)
 
 # Japanese names of the fields, for error messages.
 _LABELS: Final[dict[str, str]] = {
@@ -321,64 +321,6 @@ def render(notices: Sequence[PremiumNotice]) -> bytes:
 # --- layout -----------------------------------------------------------------------------
 
 
-def _height(text: str, font: str, size: float, width: float, max_h: float, leading: float = 1.25) -> float:
-    """The height ``text`` takes at ``width`` when allowed at most ``max_h`` (see fit_lines)."""
-    s, lines = fit_lines(text, font, size, Box(0, 0, width, max_h), min_size=6.0, leading=leading)
-    return min(max_h, (len(lines) - 1) * s * leading + s + 1.0)
-
-
-def _block(
-    canvas: Canvas,
-    text: str,
-    x: float,
-    top: float,
-    w: float,
-    *,
-    font: str = MINCHO,
-    size: float = 9.0,
-    max_h: float = 40 * mm,
-    leading: float = 1.25,
-    align: Literal["left", "center", "right"] = "left",
-) -> float:
-    """Draw ``text`` top-aligned from ``top``, wrapping; returns the bottom of the block."""
-    h = _height(text, font, size, w, max_h, leading)
-    draw_fitted(
-        canvas, text, Box(x, top - h, w, h), font=font, size=size, min_size=6.0, leading=leading, align=align
-    )
-    return top - h
-
-
-def _cell(
-    canvas: Canvas,
-    box: Box,
-    text: str = "",
-    *,
-    label: bool = False,
-    size: float = 9.5,
-    align: Literal["left", "center", "right"] | None = None,
-    min_size: float = 5.0,
-) -> None:
-    """One ruled cell: labels 明朝 on a light shade and centred, entries ゴシック."""
-    canvas.setLineWidth(_THIN)
-    if label:
-        canvas.setFillColor(_SHADE)
-        canvas.rect(box.x, box.y, box.w, box.h, stroke=1, fill=1)
-        canvas.setFillColor(black)
-    else:
-        canvas.rect(box.x, box.y, box.w, box.h)
-    if text:
-        draw_fitted(
-            canvas,
-            text,
-            box.inset(min(2 * mm, box.w / 8), min(0.8 * mm, box.h / 8)),
-            font=MINCHO if label else GOTHIC,
-            size=size,
-            min_size=min_size,
-            align=align or ("center" if label else "left"),
-            keep_lines=True,
-        )
-
-
 def _page(canvas: Canvas, notice: PremiumNotice, index: int, total: int) -> None:
     y = _header(canvas, notice)
     y = _title(canvas, notice, y)
@@ -388,16 +330,16 @@ def _page(canvas: Canvas, notice: PremiumNotice, index: int, total: int) -> None
     review_top = _review(canvas, notice)
     notes = [("・", s) for s in _standard_notes(notice)]
     size = 8.5
-    while size > 6.0 and _hanging_height(notes, MINCHO, size, _CONTENT_W - 2 * mm) > 30 * mm:
+    while size > 6.0 and hanging_height(notes, MINCHO, size, CONTENT_W - 2 * mm) > 30 * mm:
         size -= 0.25
-    notes_h = _hanging_height(notes, MINCHO, size, _CONTENT_W - 2 * mm)
+    notes_h = hanging_height(notes, MINCHO, size, CONTENT_W - 2 * mm)
     floor = review_top + 3 * mm + (notes_h + 3 * mm if notes else 0)
     bottom = _installments(canvas, notice, y - 6 * mm, floor)
-    _draw_hanging(canvas, notes, _MARGIN + 2 * mm, bottom - 3 * mm, _CONTENT_W - 2 * mm, MINCHO, size)
-    canvas.setFillColor(_GREY)
+    draw_hanging(canvas, notes, MARGIN + 2 * mm, bottom - 3 * mm, CONTENT_W - 2 * mm, MINCHO, size)
+    canvas.setFillColor(GREY)
     canvas.setFont(MINCHO, 7)
     footer = f"{notice.insurer_name}　{TITLES[notice.kind]}　{notice.notice_no}　{index} / {total}"
-    canvas.drawRightString(PAGE_W - _MARGIN, 8 * mm, footer)
+    canvas.drawRightString(PAGE_W - MARGIN, 8 * mm, footer)
     canvas.setFillColor(black)
 
 
@@ -411,74 +353,14 @@ def _header(canvas: Canvas, notice: PremiumNotice) -> float:
     )  # fmt: skip
 
 
-def draw_header(
-    canvas: Canvas,
-    *,
-    postal_code: str | None,
-    address: str,
-    katagaki: str | None,
-    name: str,
-    name_kana: str | None,
-    issued_on: date,
-    number_line: str,
-    insurer_name: str,
-    insurer_no: str,
-    office: str,
-    office_phone: str,
-    head: bool = True,
-) -> float:
-    """The top of every kiban notice: the addressee in the 窓あき封筒's window on the left, the
-    issuer on the right (発行日, ``number_line``, 「…市長」 unless ``head`` is False, 保険者番号,
-    担当課, 電話). Returns the lower edge of the two blocks. Shared by the 決定通知書, 督促状,
-    還付通知書 and 納付済確認書 (their fields are checked by their own dataclasses)."""
-    x, top, w = 22 * mm, PAGE_H - 16 * mm, 86 * mm
-    y = top
-    if postal_code:
-        m = POSTAL.fullmatch(postal_code)
-        assert m is not None  # checked by the notice's dataclass
-        y = _block(canvas, f"〒{m[1]}-{m[2]}", x, y, w, font=GOTHIC, size=10)
-        y -= 1.5 * mm
-    y = _block(canvas, address, x, y, w, font=GOTHIC, size=10.5, max_h=14 * mm)
-    if katagaki:
-        y = _block(canvas, katagaki, x + 4 * mm, y - 0.5 * mm, w - 4 * mm, font=GOTHIC, size=10, max_h=9 * mm)
-    # The gap above the name closes up when a long address would push it out of the window.
-    kana_h = 4 * mm if name_kana else 0
-    y -= max(0.5 * mm, min(4 * mm, y - (_WINDOW.y + 1.5 * mm) - kana_h - 8 * mm))
-    if name_kana:
-        y = _block(canvas, name_kana, x + 4 * mm, y, w - 4 * mm, font=GOTHIC, size=7.5, max_h=4 * mm)
-        y -= 0.5 * mm
-    name_box = Box(x + 4 * mm, y - 8 * mm, w - 4 * mm, 8 * mm)
-    # The name shrinks rather than wrap, so that 「様」 never stands alone on a line.
-    draw_fitted(canvas, f"{name}　様", name_box, font=GOTHIC, size=14, min_size=7, keep_lines=True)
-    y = name_box.y
-    # The window's frame, faint, so the operator can check the fold.
-    canvas.saveState()
-    canvas.setStrokeColor(Color(0.8, 0.8, 0.8))
-    canvas.setLineWidth(0.3)
-    canvas.setDash(1, 2)
-    canvas.rect(_WINDOW.x, _WINDOW.y, _WINDOW.w, _WINDOW.h)
-    canvas.restoreState()
-
-    rx, rw = PAGE_W - _MARGIN - 72 * mm, 72 * mm
-    ry = PAGE_H - 16 * mm
-    ry = _block(canvas, to_wareki(issued_on), rx, ry, rw, size=10, align="right")
-    ry = _block(canvas, number_line, rx, ry - 1 * mm, rw, size=9, align="right")
-    if head:
-        ry = _block(canvas, f"{insurer_name}長", rx, ry - 5 * mm, rw, size=13, align="right")
-    ry = _block(canvas, f"保険者番号　{insurer_no}", rx, ry - 1 * mm, rw, size=8.5, align="right")
-    ry = _block(canvas, f"（担当）{office}", rx, ry - 3 * mm, rw, size=8.5, align="right", max_h=8 * mm)
-    ry = _block(canvas, f"電話　{office_phone}", rx, ry - 0.5 * mm, rw, size=8.5, align="right")
-    return float(min(y, ry, PAGE_H - 60 * mm))
-
-
 def _title(canvas: Canvas, notice: PremiumNotice, top: float) -> float:
     """The title and the greeting sentence; returns their bottom."""
-    title_box = Box(_MARGIN, top - 14 * mm, _CONTENT_W, 10 * mm)
+    title_box = Box(MARGIN, top - 14 * mm, CONTENT_W, 10 * mm)
     draw_fitted(canvas, notice.title, title_box, font=MINCHO, size=16, align="center")
     year = wareki_fiscal_year_label(notice.fiscal_year)
     verb = "決定しました" if notice.kind == "決定" else "変更（更正）しました"
     greeting = f"あなたの{year}の介護保険料を次のとおり{verb}ので通知します。"
-    return _block(canvas, greeting, _MARGIN + 4 * mm, title_box.y - 3 * mm, _CONTENT_W - 4 * mm, size=10)
+    return block(canvas, greeting, MARGIN + 4 * mm, title_box.y - 3 * mm, CONTENT_W - 4 * mm, size=10)
 
 
 def _multiplier(value: Decimal) -> str:
@@ -488,7 +370,7 @@ def _multiplier(value: Decimal) -> str:
 
 def _assessment(canvas: Canvas, notice: PremiumNotice, top: float) -> float:
     """The table of the assessment: who, which stage and why, how much."""
-    x, w = _MARGIN, _CONTENT_W
+    x, w = MARGIN, CONTENT_W
     lw = 40 * mm  # label column
     half = w / 2
     row = 6.5 * mm
@@ -496,16 +378,16 @@ def _assessment(canvas: Canvas, notice: PremiumNotice, top: float) -> float:
 
     def pair(a: str, av: str, b: str, bv: str) -> None:
         nonlocal y
-        _cell(canvas, Box(x, y - row, lw, row), a, label=True, size=8.5)
-        _cell(canvas, Box(x + lw, y - row, half - lw, row), av)
-        _cell(canvas, Box(x + half, y - row, lw, row), b, label=True, size=8.5)
-        _cell(canvas, Box(x + half + lw, y - row, half - lw, row), bv)
+        cell(canvas, Box(x, y - row, lw, row), a, label=True, size=8.5)
+        cell(canvas, Box(x + lw, y - row, half - lw, row), av)
+        cell(canvas, Box(x + half, y - row, lw, row), b, label=True, size=8.5)
+        cell(canvas, Box(x + half + lw, y - row, half - lw, row), bv)
         y -= row
 
     def line(label: str, value: str, h: float = row, size: float = 9.5) -> None:
         nonlocal y
-        _cell(canvas, Box(x, y - h, lw, h), label, label=True, size=8.5)
-        _cell(canvas, Box(x + lw, y - h, w - lw, h), value, size=size)
+        cell(canvas, Box(x, y - h, lw, h), label, label=True, size=8.5)
+        cell(canvas, Box(x + lw, y - h, w - lw, h), value, size=size)
         y -= h
 
     pair("被保険者番号", notice.insured_no, "宛名番号", notice.person_no)
@@ -533,14 +415,14 @@ def _assessment(canvas: Canvas, notice: PremiumNotice, top: float) -> float:
         d = notice.difference
         change = "増減なし" if d == 0 else f"{'増額' if d > 0 else '減額'}　{format_yen(abs(d))}"
         line("差額", change, size=11)
-    canvas.setLineWidth(_THICK)
+    canvas.setLineWidth(THICK)
     canvas.rect(x, y, w, top - y)
     return y
 
 
 def _installments(canvas: Canvas, notice: PremiumNotice, top: float, floor: float) -> float:
     """The 期別 table (徴収方法, 期別, 納期限, 金額, 合計) between ``top`` and ``floor``; returns its bottom."""
-    x, w = _MARGIN, _CONTENT_W
+    x, w = MARGIN, CONTENT_W
     heading = "保険料の納め方（期別の内訳）"
     canvas.setFont(GOTHIC, 10)
     canvas.drawString(x, top - 10, heading)
@@ -555,7 +437,7 @@ def _installments(canvas: Canvas, notice: PremiumNotice, top: float, floor: floa
     y = top
     cx = x
     for cw, head in zip(cols, heads, strict=True):
-        _cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
+        cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
         cx += cw
     y -= row
     rows = [
@@ -564,15 +446,15 @@ def _installments(canvas: Canvas, notice: PremiumNotice, top: float, floor: floa
     for values in rows:
         cx = x
         for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
-            _cell(canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col == 3 else None)
+            cell(canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col == 3 else None)
             cx += cw
         y -= row
     total = sum(i.amount for i in notice.installments)
     label_w = sum(cols[:3])
-    _cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
-    _cell(canvas, Box(x + label_w, y - row, cols[3], row), format_yen(total), size=size + 0.5, align="right")
+    cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
+    cell(canvas, Box(x + label_w, y - row, cols[3], row), format_yen(total), size=size + 0.5, align="right")
     y -= row
-    canvas.setLineWidth(_THICK)
+    canvas.setLineWidth(THICK)
     canvas.rect(x, y, w, top - y)
     return float(y)
 
@@ -591,39 +473,6 @@ def _standard_notes(notice: PremiumNotice) -> list[str]:
     if notice.kind == "変更":
         notes.append("期別の内訳は、この通知による変更後のものです。すでに納められた額は差し引いてあります。")
     return notes + list(notice.notes)
-
-
-_LEADING: Final = 1.4
-
-
-def _hanging_lines(
-    items: Sequence[tuple[str, str]], font: str, size: float, width: float
-) -> list[tuple[str, float, str]]:
-    """(mark, indent, line): each item wrapped beside its mark, continuation lines indented (ぶら下げ)."""
-    out: list[tuple[str, float, str]] = []
-    for mark, text in items:
-        indent = pdfmetrics.stringWidth(mark, font, size)
-        for n, line in enumerate(wrap_chars(text, font, size, width - indent) or [""]):
-            out.append((mark if n == 0 else "", indent, line))
-    return out
-
-
-def _hanging_height(items: Sequence[tuple[str, str]], font: str, size: float, width: float) -> float:
-    n = len(_hanging_lines(items, font, size, width))
-    return 0.0 if n == 0 else (n - 1) * size * _LEADING + size
-
-
-def _draw_hanging(
-    canvas: Canvas, items: Sequence[tuple[str, str]], x: float, top: float, w: float, font: str, size: float
-) -> None:
-    """Draw ``items`` from ``top`` down with hanging indents, at exactly ``size``."""
-    canvas.setFont(font, size)
-    y = top - size * 0.88  # the first baseline, one ascent (IPAex ≈ 0.88 em) below the top
-    for mark, indent, line in _hanging_lines(items, font, size, w):
-        if mark:
-            canvas.drawString(x, y, mark)
-        canvas.drawString(x + indent, y, line)
-        y -= size * _LEADING
 
 
 def _review(canvas: Canvas, notice: PremiumNotice) -> float:
@@ -650,14 +499,14 @@ def _review(canvas: Canvas, notice: PremiumNotice) -> float:
             "（介護保険法第196条により審査請求の裁決を経た後でなければ提起できません）。",
         ),
     ]
-    inner_w = _CONTENT_W - 6 * mm
+    inner_w = CONTENT_W - 6 * mm
     size = 8.0
     heading_h = 5 * mm
-    h = _hanging_height(items, MINCHO, size, inner_w)
-    box = Box(_MARGIN, _BOTTOM, _CONTENT_W, heading_h + h + 5 * mm)
-    canvas.setLineWidth(_THIN)
+    h = hanging_height(items, MINCHO, size, inner_w)
+    box = Box(MARGIN, BOTTOM, CONTENT_W, heading_h + h + 5 * mm)
+    canvas.setLineWidth(THIN)
     canvas.rect(box.x, box.y, box.w, box.h)
     canvas.setFont(GOTHIC, 9)
     canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 9 * 0.88, "教示")
-    _draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - heading_h, inner_w, MINCHO, size)
+    draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - heading_h, inner_w, MINCHO, size)
     return box.top

@@ -9,7 +9,7 @@ paid by 普通徴収 (納付書・口座振替, 介護保険法第131条) and sa
 It is a 証明 (a statement of fact by the 市長), not a 処分: there is nothing to appeal and no
 教示.  :class:`ReceiptCertificate` holds exactly what is printed, checked for
 consistency, and :func:`render` lays out one A4 portrait page per certificate for the
-same 窓あき封筒 as the other notices (:mod:`kiban.notices.refund_notice`).
+same 窓あき封筒 as the other notices (:mod:`kiban.notices.layout`).
 
 No 個人番号 is ever printed (番号法第19条): every printed string is refused if it holds a
 standalone run of exactly twelve digits (or twelve digits grouped 4-4-4).
@@ -27,25 +27,23 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from kiban.notices.checks import FieldChecks, check_addressee, check_date, check_fiscal_year, check_yen
-from kiban.notices.pdf import GOTHIC, MINCHO, Box, new_canvas
-from kiban.notices.premium_notice import (
-    _BOTTOM,
-    _CONTENT_W,
-    _MARGIN,
-    _THICK,
-    _THIN,
+from kiban.notices.layout import (
+    BOTTOM,
+    CONTENT_W,
+    MARGIN,
     PAGE_W,
-    _block,
-    _cell,
-    _draw_hanging,
+    THICK,
+    THIN,
+    block,
+    cell,
+    draw_hanging,
+    fit_notes,
+    footer,
+    header,
+    numbers,
+    title,
 )
-from kiban.notices.refund_notice import (
-    _fit_notes,
-    _footer,
-    _header,
-    _numbers,
-    _title,
-)
+from kiban.notices.pdf import GOTHIC, MINCHO, Box, new_canvas
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
 from kiban.shared.wareki import to_wareki
@@ -232,31 +230,31 @@ _BIG: Final = 11 * mm
 
 
 def _page(canvas: Canvas, cert: ReceiptCertificate, index: int, total: int) -> None:
-    y = _header(canvas, cert, f"証明番号　{cert.certificate_no}", head=False)
-    y = _title(canvas, TITLE, LEAD, y)
+    y = header(canvas, cert, f"証明番号　{cert.certificate_no}", head=False)
+    y = title(canvas, TITLE, LEAD, y)
     y = _summary(canvas, cert, y - 4 * mm)
     attestation_top = _attestation(canvas, cert)
     notes = [("・", s) for s in _standard_notes(cert)]
-    size, notes_h = _fit_notes(notes, 30 * mm)
+    size, notes_h = fit_notes(notes, 30 * mm)
     floor = attestation_top + 4 * mm + notes_h + 3 * mm
     bottom = _items(canvas, cert, y - 5 * mm, floor)
-    _draw_hanging(canvas, notes, _MARGIN + 2 * mm, bottom - 3 * mm, _CONTENT_W - 2 * mm, MINCHO, size)
-    _footer(canvas, cert, TITLE, cert.certificate_no, index, total)
+    draw_hanging(canvas, notes, MARGIN + 2 * mm, bottom - 3 * mm, CONTENT_W - 2 * mm, MINCHO, size)
+    footer(canvas, cert, TITLE, cert.certificate_no, index, total)
 
 
 def _summary(canvas: Canvas, cert: ReceiptCertificate, top: float) -> float:
     """Who, which period, for what, and the 合計納付額; returns the bottom."""
-    x, w, lw = _MARGIN, _CONTENT_W, 32 * mm
-    y = _numbers(canvas, cert, top)
+    x, w, lw = MARGIN, CONTENT_W, 32 * mm
+    y = numbers(canvas, cert, top)
     period = f"{to_wareki(cert.period_from)}から{to_wareki(cert.period_to)}まで（納付日による）"
     for label, value in (("対象期間", period), ("使用目的", cert.purpose)):
-        _cell(canvas, Box(x, y - _ROW, lw, _ROW), label, label=True, size=8.5)
-        _cell(canvas, Box(x + lw, y - _ROW, w - lw, _ROW), value)
+        cell(canvas, Box(x, y - _ROW, lw, _ROW), label, label=True, size=8.5)
+        cell(canvas, Box(x + lw, y - _ROW, w - lw, _ROW), value)
         y -= _ROW
     half = w / 2
-    _cell(canvas, Box(x, y - _BIG, lw, _BIG), "合計納付額", label=True, size=10)
-    _cell(canvas, Box(x + lw, y - _BIG, half - lw, _BIG), format_yen(cert.total_paid), size=17, align="right")
-    _cell(
+    cell(canvas, Box(x, y - _BIG, lw, _BIG), "合計納付額", label=True, size=10)
+    cell(canvas, Box(x + lw, y - _BIG, half - lw, _BIG), format_yen(cert.total_paid), size=17, align="right")
+    cell(
         canvas,
         Box(x + half, y - _BIG, w - half, _BIG),
         "普通徴収（納付書・口座振替）分",
@@ -264,15 +262,15 @@ def _summary(canvas: Canvas, cert: ReceiptCertificate, top: float) -> float:
         align="center",
     )
     y -= _BIG
-    canvas.setLineWidth(_THICK)
+    canvas.setLineWidth(THICK)
     canvas.rect(x, y, w, top - y)
-    canvas.setLineWidth(_THIN)
+    canvas.setLineWidth(THIN)
     return float(y)
 
 
 def _items(canvas: Canvas, cert: ReceiptCertificate, top: float, floor: float) -> float:
     """The table of the 期 between ``top`` and ``floor``; returns its bottom."""
-    x, w = _MARGIN, _CONTENT_W
+    x, w = MARGIN, CONTENT_W
     canvas.setFont(GOTHIC, 10)
     canvas.drawString(x, top - 10, "納付の内訳（普通徴収）")
     top -= 5.5 * mm
@@ -285,7 +283,7 @@ def _items(canvas: Canvas, cert: ReceiptCertificate, top: float, floor: float) -
     y = top
     cx = x
     for cw, head in zip(cols, heads, strict=True):
-        _cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
+        cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
         cx += cw
     y -= row
     for item in cert.items:
@@ -299,25 +297,23 @@ def _items(canvas: Canvas, cert: ReceiptCertificate, top: float, floor: float) -
         )
         cx = x
         for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
-            _cell(
-                canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col in right else None
-            )
+            cell(canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col in right else None)
             cx += cw
         y -= row
     label_w = sum(cols[:4])
-    _cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
-    _cell(
+    cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
+    cell(
         canvas,
         Box(x + label_w, y - row, cols[4], row),
         format_yen(cert.total_paid),
         size=size + 0.5,
         align="right",
     )
-    _cell(canvas, Box(x + label_w + cols[4], y - row, cols[5], row))
+    cell(canvas, Box(x + label_w + cols[4], y - row, cols[5], row))
     y -= row
-    canvas.setLineWidth(_THICK)
+    canvas.setLineWidth(THICK)
     canvas.rect(x, y, w, top - y)
-    canvas.setLineWidth(_THIN)
+    canvas.setLineWidth(THIN)
     return float(y)
 
 
@@ -333,9 +329,9 @@ def _standard_notes(cert: ReceiptCertificate) -> list[str]:
 def _attestation(canvas: Canvas, cert: ReceiptCertificate) -> float:
     """The 証明文, the date and 「…市長」 at the bottom right; returns the top of the block."""
     rw = 100 * mm
-    rx = PAGE_W - _MARGIN - rw
-    top = _BOTTOM + 26 * mm
-    y = _block(canvas, ATTESTATION, _MARGIN + 4 * mm, top, _CONTENT_W - 4 * mm, size=10.5)
-    y = _block(canvas, to_wareki(cert.issued_on), rx, y - 3 * mm, rw, size=10, align="right")
-    _block(canvas, f"{cert.insurer_name}長", rx, y - 3 * mm, rw, size=14, align="right")
+    rx = PAGE_W - MARGIN - rw
+    top = BOTTOM + 26 * mm
+    y = block(canvas, ATTESTATION, MARGIN + 4 * mm, top, CONTENT_W - 4 * mm, size=10.5)
+    y = block(canvas, to_wareki(cert.issued_on), rx, y - 3 * mm, rw, size=10, align="right")
+    block(canvas, f"{cert.insurer_name}長", rx, y - 3 * mm, rw, size=14, align="right")
     return float(top)

@@ -10,8 +10,8 @@ A premium paid twice, or paid before a 更正 lowered it, is a 過誤納金.  Th
 This module only prints the notice: :class:`RefundNotice` holds exactly what is printed,
 checked for consistency (the 還付額 must equal the 過誤納金 less the 充当額 plus the
 還付加算金), and :func:`render` lays out one A4 portrait page per notice for the same
-窓あき封筒 as the 介護保険料額決定通知書 (:mod:`kiban.notices.premium_notice`, whose
-layout helpers it reuses).
+窓あき封筒 as the 介護保険料額決定通知書 (:mod:`kiban.notices.premium_notice`), on the page
+layout all notices share (:mod:`kiban.notices.layout`).
 
 No 個人番号 is ever printed (番号法第19条): every printed string is refused if it holds a
 standalone run of exactly twelve digits (or twelve digits grouped 4-4-4).  The bank
@@ -27,28 +27,26 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
-from reportlab.lib.colors import black
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-# The window-envelope header below prints what check_addressee checks.
-from kiban.notices.checks import Addressee as _Addressee
 from kiban.notices.checks import FieldChecks, check_addressee, check_date, check_fiscal_year, check_yen
-from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
-from kiban.notices.premium_notice import (
-    _BOTTOM,
-    _CONTENT_W,
-    _GREY,
-    _MARGIN,
-    _THICK,
-    _THIN,
-    PAGE_W,
-    _block,
-    _cell,
-    _draw_hanging,
-    _hanging_height,
-    draw_header,
+from kiban.notices.layout import (
+    BOTTOM,
+    CONTENT_W,
+    MARGIN,
+    THICK,
+    THIN,
+    cell,
+    draw_hanging,
+    fit_notes,
+    footer,
+    hanging_height,
+    header,
+    numbers,
+    title,
 )
+from kiban.notices.pdf import GOTHIC, MINCHO, Box, new_canvas
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
 from kiban.shared.wareki import to_wareki
@@ -273,85 +271,36 @@ def render(notices: Sequence[RefundNotice]) -> bytes:
     return buffer.getvalue()
 
 
-# --- layout (shared with kiban.notices.receipt_certificate) ------------------------------
+# --- layout -----------------------------------------------------------------------------
 
 
-def _header(canvas: Canvas, doc: _Addressee, number: str, *, head: bool = True) -> float:
-    """The addressee (for the envelope window) on the left, the issuer on the right.
-
-    premium_notice.draw_header; ``number`` is e.g. 「通知番号　…」, and ``head=False`` leaves out
-    「…市長」 for a 証明書 that names it under its 証明文.
-    """
-    return draw_header(
-        canvas, postal_code=doc.postal_code, address=doc.address, katagaki=doc.katagaki, name=doc.name,
-        name_kana=None, issued_on=doc.issued_on, number_line=number, insurer_name=doc.insurer_name,
-        insurer_no=doc.insurer_no, office=doc.office, office_phone=doc.office_phone, head=head,
-    )  # fmt: skip
-
-
-def _title(canvas: Canvas, title: str, lead: str, top: float) -> float:
-    """The title and the lead sentence; returns their bottom."""
-    title_box = Box(_MARGIN, top - 14 * mm, _CONTENT_W, 10 * mm)
-    draw_fitted(canvas, title, title_box, font=MINCHO, size=18, align="center")
-    return _block(canvas, lead, _MARGIN + 4 * mm, title_box.y - 3 * mm, _CONTENT_W - 4 * mm, size=10)
-
-
-def _numbers(canvas: Canvas, doc: _Addressee, top: float) -> float:
-    """The row 被保険者番号 / 宛名番号 (unframed: the caller frames its block)."""
-    x, half, lw, row = _MARGIN, _CONTENT_W / 2, 32 * mm, 6.5 * mm
-    _cell(canvas, Box(x, top - row, lw, row), "被保険者番号", label=True, size=8.5)
-    _cell(canvas, Box(x + lw, top - row, half - lw, row), doc.insured_no)
-    _cell(canvas, Box(x + half, top - row, lw, row), "宛名番号", label=True, size=8.5)
-    _cell(canvas, Box(x + half + lw, top - row, half - lw, row), doc.person_no)
-    return float(top - row)
-
-
-def _footer(canvas: Canvas, doc: _Addressee, title: str, number: str, index: int, total: int) -> None:
-    canvas.setFillColor(_GREY)
-    canvas.setFont(MINCHO, 7)
-    canvas.drawRightString(
-        PAGE_W - _MARGIN, 8 * mm, f"{doc.insurer_name}　{title}　{number}　{index} / {total}"
-    )
-    canvas.setFillColor(black)
-
-
-_NOTE_SIZE: Final = 8.5
 _ROW: Final = 6.5 * mm
 _BIG: Final = 11 * mm
 
 
-def _fit_notes(notes: list[tuple[str, str]], max_h: float) -> tuple[float, float]:
-    """The font size at which ``notes`` take at most ``max_h`` (down to 6 pt), and their height."""
-    size = _NOTE_SIZE
-    width = _CONTENT_W - 2 * mm
-    while size > 6.0 and _hanging_height(notes, MINCHO, size, width) > max_h:
-        size -= 0.25
-    return size, _hanging_height(notes, MINCHO, size, width)
-
-
 def _page(canvas: Canvas, notice: RefundNotice, index: int, total: int) -> None:
-    y = _header(canvas, notice, f"通知番号　{notice.notice_no}")
-    y = _title(canvas, TITLE, LEAD, y)
+    y = header(canvas, notice, f"通知番号　{notice.notice_no}")
+    y = title(canvas, TITLE, LEAD, y)
     top = y - 4 * mm
-    y = _numbers(canvas, notice, top)
-    canvas.setLineWidth(_THICK)
-    canvas.rect(_MARGIN, y, _CONTENT_W, top - y)
+    y = numbers(canvas, notice, top)
+    canvas.setLineWidth(THICK)
+    canvas.rect(MARGIN, y, CONTENT_W, top - y)
     review_top = _review(canvas, notice)
     notes = [("・", s) for s in _standard_notes(notice)]
-    size, notes_h = _fit_notes(notes, 30 * mm)
+    size, notes_h = fit_notes(notes, 30 * mm)
     # From the bottom up: 教示, notes, 支払方法 (3 rows), 還付額の計算 (3 rows + the big one).
     below = 3 * _ROW + 3 * mm + 3 * _ROW + _BIG + 4 * mm
     floor = review_top + 3 * mm + notes_h + 3 * mm + below
     y = _items(canvas, notice, y - 5 * mm, floor)
     y = _totals(canvas, notice, y - 3 * mm)
     y = _payment(canvas, notice, y - 3 * mm)
-    _draw_hanging(canvas, notes, _MARGIN + 2 * mm, y - 3 * mm, _CONTENT_W - 2 * mm, MINCHO, size)
-    _footer(canvas, notice, TITLE, notice.notice_no, index, total)
+    draw_hanging(canvas, notes, MARGIN + 2 * mm, y - 3 * mm, CONTENT_W - 2 * mm, MINCHO, size)
+    footer(canvas, notice, TITLE, notice.notice_no, index, total)
 
 
 def _items(canvas: Canvas, notice: RefundNotice, top: float, floor: float) -> float:
     """The table of the 過誤納 between ``top`` and ``floor``; returns its bottom."""
-    x, w = _MARGIN, _CONTENT_W
+    x, w = MARGIN, CONTENT_W
     canvas.setFont(GOTHIC, 10)
     canvas.drawString(x, top - 10, "過誤納金の内訳")
     top -= 5.5 * mm
@@ -364,7 +313,7 @@ def _items(canvas: Canvas, notice: RefundNotice, top: float, floor: float) -> fl
     y = top
     cx = x
     for cw, head in zip(cols, heads, strict=True):
-        _cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
+        cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
         cx += cw
     y -= row
     for item in notice.items:
@@ -379,7 +328,7 @@ def _items(canvas: Canvas, notice: RefundNotice, top: float, floor: float) -> fl
         )
         cx = x
         for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
-            _cell(
+            cell(
                 canvas,
                 Box(cx, y - row, cw, row),
                 value,
@@ -389,24 +338,24 @@ def _items(canvas: Canvas, notice: RefundNotice, top: float, floor: float) -> fl
             cx += cw
         y -= row
     label_w = sum(cols[:5])
-    _cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
-    _cell(
+    cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
+    cell(
         canvas,
         Box(x + label_w, y - row, cols[5], row),
         format_yen(notice.total_overpaid),
         size=size + 0.5,
         align="right",
     )
-    _cell(canvas, Box(x + label_w + cols[5], y - row, cols[6], row))
+    cell(canvas, Box(x + label_w + cols[5], y - row, cols[6], row))
     y -= row
-    canvas.setLineWidth(_THICK)
+    canvas.setLineWidth(THICK)
     canvas.rect(x, y, w, top - y)
     return float(y)
 
 
 def _totals(canvas: Canvas, notice: RefundNotice, top: float) -> float:
     """過誤納金 − 充当額 ＋ 還付加算金 ＝ 還付額, the last one large; returns the bottom."""
-    x, w = _MARGIN, _CONTENT_W
+    x, w = MARGIN, CONTENT_W
     lw = 88 * mm
     y = top
     rows = (
@@ -417,19 +366,17 @@ def _totals(canvas: Canvas, notice: RefundNotice, top: float) -> float:
         ("還付加算金（加算）", _signed("＋", notice.interest)),
     )
     for label, value in rows:
-        _cell(canvas, Box(x, y - _ROW, lw, _ROW), label, label=True, size=9)
-        _cell(canvas, Box(x + lw, y - _ROW, w - lw, _ROW), value, align="right")
+        cell(canvas, Box(x, y - _ROW, lw, _ROW), label, label=True, size=9)
+        cell(canvas, Box(x + lw, y - _ROW, w - lw, _ROW), value, align="right")
         y -= _ROW
-    _cell(canvas, Box(x, y - _BIG, lw, _BIG), "還付額", label=True, size=11)
-    _cell(
-        canvas, Box(x + lw, y - _BIG, w - lw, _BIG), format_yen(notice.refund_total), size=17, align="right"
-    )
+    cell(canvas, Box(x, y - _BIG, lw, _BIG), "還付額", label=True, size=11)
+    cell(canvas, Box(x + lw, y - _BIG, w - lw, _BIG), format_yen(notice.refund_total), size=17, align="right")
     y -= _BIG
-    canvas.setLineWidth(_THICK)
+    canvas.setLineWidth(THICK)
     canvas.rect(x, y, w, top - y)
     canvas.setLineWidth(1.6)
     canvas.rect(x + lw, y, w - lw, _BIG)
-    canvas.setLineWidth(_THIN)
+    canvas.setLineWidth(THIN)
     return float(y)
 
 
@@ -439,7 +386,7 @@ def _signed(sign: str, amount: int) -> str:
 
 def _payment(canvas: Canvas, notice: RefundNotice, top: float) -> float:
     """How and when the 還付額 is paid; returns the bottom."""
-    x, w = _MARGIN, _CONTENT_W
+    x, w = MARGIN, CONTENT_W
     lw = 32 * mm
     if notice.method == "口座振込":
         assert notice.bank is not None and notice.payment_date is not None  # checked by RefundNotice
@@ -457,12 +404,12 @@ def _payment(canvas: Canvas, notice: RefundNotice, top: float) -> float:
         )
     y = top
     for label, value in rows:
-        _cell(canvas, Box(x, y - _ROW, lw, _ROW), label, label=True, size=8.5)
-        _cell(canvas, Box(x + lw, y - _ROW, w - lw, _ROW), value)
+        cell(canvas, Box(x, y - _ROW, lw, _ROW), label, label=True, size=8.5)
+        cell(canvas, Box(x + lw, y - _ROW, w - lw, _ROW), value)
         y -= _ROW
-    canvas.setLineWidth(_THICK)
+    canvas.setLineWidth(THICK)
     canvas.rect(x, y, w, top - y)
-    canvas.setLineWidth(_THIN)
+    canvas.setLineWidth(THIN)
     return float(y)
 
 
@@ -509,14 +456,14 @@ def _review(canvas: Canvas, notice: RefundNotice) -> float:
             "（介護保険法第196条により審査請求の裁決を経た後でなければ提起できません）。",
         ),
     ]
-    inner_w = _CONTENT_W - 6 * mm
+    inner_w = CONTENT_W - 6 * mm
     size = 8.0
     heading_h = 5 * mm
-    h = _hanging_height(items, MINCHO, size, inner_w)
-    box = Box(_MARGIN, _BOTTOM, _CONTENT_W, heading_h + h + 5 * mm)
-    canvas.setLineWidth(_THIN)
+    h = hanging_height(items, MINCHO, size, inner_w)
+    box = Box(MARGIN, BOTTOM, CONTENT_W, heading_h + h + 5 * mm)
+    canvas.setLineWidth(THIN)
     canvas.rect(box.x, box.y, box.w, box.h)
     canvas.setFont(GOTHIC, 9)
     canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 9 * 0.88, "教示")
-    _draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - heading_h, inner_w, MINCHO, size)
+    draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - heading_h, inner_w, MINCHO, size)
     return box.top

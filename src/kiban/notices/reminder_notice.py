@@ -10,7 +10,7 @@ does not claim to renew the 時効: only the 督促 does (介護保険法第200�
 
 :class:`ReminderNotice` holds exactly what is printed, checked for consistency; :func:`render`
 lays out one A4 portrait page per notice for the same 窓あき封筒 as the other kiban notices
-(:func:`kiban.notices.premium_notice.draw_header`).  No 個人番号 is ever printed (番号法第19条):
+(:func:`kiban.notices.layout.draw_header`).  No 個人番号 is ever printed (番号法第19条):
 every printed string with a standalone run of twelve digits is refused, naming the field only.
 """
 
@@ -27,21 +27,21 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from kiban.notices.checks import POSTAL, FieldChecks, check_date, check_fiscal_year, check_yen
-from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
-from kiban.notices.premium_notice import (
-    _BOTTOM,
-    _CONTENT_W,
-    _GREY,
-    _MARGIN,
-    _THICK,
-    _THIN,
+from kiban.notices.layout import (
+    BOTTOM,
+    CONTENT_W,
+    GREY,
+    MARGIN,
     PAGE_W,
-    _block,
-    _cell,
-    _draw_hanging,
-    _hanging_height,
+    THICK,
+    THIN,
+    block,
+    cell,
+    draw_hanging,
     draw_header,
+    hanging_height,
 )
+from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
 from kiban.shared.wareki import to_wareki
@@ -252,33 +252,33 @@ def _page(canvas: Canvas, notice: ReminderNotice, index: int, total: int) -> Non
     consult_top = _consult(canvas, notice)
     warnings = [("■", SEIZURE_WARNING), ("■", RESTRICTION_WARNING)]
     notes = [("・", s) for s in _notes(notice)]
-    width = _CONTENT_W - 2 * mm
+    width = CONTENT_W - 2 * mm
     size = _NOTE_SIZE
-    while size > 6.0 and _hanging_height(warnings + notes, MINCHO, size, width) > 50 * mm:
+    while size > 6.0 and hanging_height(warnings + notes, MINCHO, size, width) > 50 * mm:
         size -= 0.25
-    notes_h = _hanging_height(notes, MINCHO, size, width)
-    warn_h = _hanging_height(warnings, GOTHIC, size, width - 4 * mm) + 4 * mm
+    notes_h = hanging_height(notes, MINCHO, size, width)
+    warn_h = hanging_height(warnings, GOTHIC, size, width - 4 * mm) + 4 * mm
     floor = consult_top + 3 * mm + notes_h + 3 * mm + warn_h + 3 * mm
     bottom = _items(canvas, notice, y - 4 * mm, floor)
     # The warnings stand in a red frame of their own, under the table.
     top = bottom - 3 * mm
     canvas.setStrokeColor(_RED)
     canvas.setLineWidth(1.2)
-    canvas.rect(_MARGIN, top - warn_h, _CONTENT_W, warn_h)
+    canvas.rect(MARGIN, top - warn_h, CONTENT_W, warn_h)
     canvas.setStrokeColor(black)
-    _draw_hanging(canvas, warnings, _MARGIN + 2 * mm, top - 2 * mm, width - 4 * mm, GOTHIC, size)
-    _draw_hanging(canvas, notes, _MARGIN + 2 * mm, top - warn_h - 3 * mm, width, MINCHO, size)
-    canvas.setFillColor(_GREY)
+    draw_hanging(canvas, warnings, MARGIN + 2 * mm, top - 2 * mm, width - 4 * mm, GOTHIC, size)
+    draw_hanging(canvas, notes, MARGIN + 2 * mm, top - warn_h - 3 * mm, width, MINCHO, size)
+    canvas.setFillColor(GREY)
     canvas.setFont(MINCHO, 7)
     canvas.drawRightString(
-        PAGE_W - _MARGIN, 8 * mm, f"{notice.insurer_name}　{TITLE}　{notice.notice_no}　{index} / {total}"
+        PAGE_W - MARGIN, 8 * mm, f"{notice.insurer_name}　{TITLE}　{notice.notice_no}　{index} / {total}"
     )
     canvas.setFillColor(black)
 
 
 def _title(canvas: Canvas, top: float) -> float:
     """The title on a dark band with 「重要」, then the 催告 sentence; returns their bottom."""
-    band = Box(_MARGIN, top - 16 * mm, _CONTENT_W, 11 * mm)
+    band = Box(MARGIN, top - 16 * mm, CONTENT_W, 11 * mm)
     canvas.setFillColor(black)
     canvas.rect(band.x, band.y, band.w, band.h, stroke=0, fill=1)
     canvas.setFillColor(white)
@@ -289,31 +289,31 @@ def _title(canvas: Canvas, top: float) -> float:
     canvas.setFillColor(white)
     draw_fitted(canvas, "重要", badge.inset(1 * mm), font=GOTHIC, size=11, align="center")
     canvas.setFillColor(black)
-    return _block(canvas, LEAD, _MARGIN + 2 * mm, band.y - 3 * mm, _CONTENT_W - 4 * mm, size=10)
+    return block(canvas, LEAD, MARGIN + 2 * mm, band.y - 3 * mm, CONTENT_W - 4 * mm, size=10)
 
 
 def _summary(canvas: Canvas, notice: ReminderNotice, top: float) -> float:
-    x, w = _MARGIN, _CONTENT_W
+    x, w = MARGIN, CONTENT_W
     half = w / 2
     lw = 32 * mm
     row = 6.5 * mm
     y = top
-    _cell(canvas, Box(x, y - row, lw, row), "被保険者番号", label=True, size=8.5)
-    _cell(canvas, Box(x + lw, y - row, half - lw, row), notice.insured_no)
-    _cell(canvas, Box(x + half, y - row, lw, row), "宛名番号", label=True, size=8.5)
-    _cell(canvas, Box(x + half + lw, y - row, half - lw, row), notice.person_no)
+    cell(canvas, Box(x, y - row, lw, row), "被保険者番号", label=True, size=8.5)
+    cell(canvas, Box(x + lw, y - row, half - lw, row), notice.insured_no)
+    cell(canvas, Box(x + half, y - row, lw, row), "宛名番号", label=True, size=8.5)
+    cell(canvas, Box(x + half + lw, y - row, half - lw, row), notice.person_no)
     y -= row
-    _cell(canvas, Box(x, y - row, lw, row), "滞納額", label=True, size=8.5)
-    _cell(canvas, Box(x + lw, y - row, half - lw, row), format_yen(notice.total_unpaid), align="right")
-    _cell(canvas, Box(x + half, y - row, lw, row), "督促手数料", label=True, size=8.5)
-    _cell(canvas, Box(x + half + lw, y - row, half - lw, row), format_yen(notice.fees), align="right")
+    cell(canvas, Box(x, y - row, lw, row), "滞納額", label=True, size=8.5)
+    cell(canvas, Box(x + lw, y - row, half - lw, row), format_yen(notice.total_unpaid), align="right")
+    cell(canvas, Box(x + half, y - row, lw, row), "督促手数料", label=True, size=8.5)
+    cell(canvas, Box(x + half + lw, y - row, half - lw, row), format_yen(notice.fees), align="right")
     y -= row
     big = 12 * mm
-    _cell(canvas, Box(x, y - big, lw, big), "納付すべき額", label=True, size=10)
-    _cell(canvas, Box(x + lw, y - big, half - lw, big), format_yen(notice.total_due), size=17, align="right")
-    _cell(canvas, Box(x + half, y - big, lw, big), "納付期限", label=True, size=10)
+    cell(canvas, Box(x, y - big, lw, big), "納付すべき額", label=True, size=10)
+    cell(canvas, Box(x + lw, y - big, half - lw, big), format_yen(notice.total_due), size=17, align="right")
+    cell(canvas, Box(x + half, y - big, lw, big), "納付期限", label=True, size=10)
     deadline_box = Box(x + half + lw, y - big, half - lw, big)
-    _cell(canvas, deadline_box)
+    cell(canvas, deadline_box)
     canvas.setFillColor(_RED)
     draw_fitted(
         canvas, f"{to_wareki(notice.deadline)}まで", deadline_box.inset(2 * mm, 1 * mm), font=GOTHIC,
@@ -321,19 +321,19 @@ def _summary(canvas: Canvas, notice: ReminderNotice, top: float) -> float:
     )  # fmt: skip
     canvas.setFillColor(black)
     y -= big
-    canvas.setLineWidth(_THICK)
+    canvas.setLineWidth(THICK)
     canvas.rect(x, y, w, top - y)
     canvas.setStrokeColor(_RED)
     canvas.setLineWidth(1.6)
     canvas.rect(deadline_box.x, deadline_box.y, deadline_box.w, deadline_box.h)
     canvas.setStrokeColor(black)
-    canvas.setLineWidth(_THIN)
+    canvas.setLineWidth(THIN)
     return float(y)
 
 
 def _items(canvas: Canvas, notice: ReminderNotice, top: float, floor: float) -> float:
     """The 期 table (with the 督促日 of each) between ``top`` and ``floor``; returns its bottom."""
-    x, w = _MARGIN, _CONTENT_W
+    x, w = MARGIN, CONTENT_W
     canvas.setFont(GOTHIC, 10)
     canvas.drawString(x, top - 10, "滞納している保険料（督促済みの期別）")
     top -= 5.5 * mm
@@ -346,7 +346,7 @@ def _items(canvas: Canvas, notice: ReminderNotice, top: float, floor: float) -> 
     y = top
     cx = x
     for cw, head in zip(cols, heads, strict=True):
-        _cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
+        cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
         cx += cw
     y -= row
     for item in notice.items:
@@ -356,25 +356,23 @@ def _items(canvas: Canvas, notice: ReminderNotice, top: float, floor: float) -> 
         )  # fmt: skip
         cx = x
         for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
-            _cell(
-                canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col in right else None
-            )
+            cell(canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col in right else None)
             cx += cw
         y -= row
     label_w = sum(cols[:5])
-    _cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.0, size))
-    _cell(
+    cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.0, size))
+    cell(
         canvas,
         Box(x + label_w, y - row, cols[5], row),
         format_yen(notice.total_unpaid),
         size=size,
         align="right",
     )
-    _cell(canvas, Box(x + label_w + cols[5], y - row, cols[6], row))
+    cell(canvas, Box(x + label_w + cols[5], y - row, cols[6], row))
     y -= row
-    canvas.setLineWidth(_THICK)
+    canvas.setLineWidth(THICK)
     canvas.rect(x, y, w, top - y)
-    canvas.setLineWidth(_THIN)
+    canvas.setLineWidth(THIN)
     return float(y)
 
 
@@ -391,15 +389,15 @@ def _notes(notice: ReminderNotice) -> list[str]:
 
 def _consult(canvas: Canvas, notice: ReminderNotice) -> float:
     """The 納付相談 box at the foot (where a 督促状 has its 教示); returns its top."""
-    inner_w = _CONTENT_W - 6 * mm
+    inner_w = CONTENT_W - 6 * mm
     size = 9.0
     lines = [("", CONSULT), ("", f"{notice.office}　電話 {notice.office_phone}")]
-    h = _hanging_height(lines, MINCHO, size, inner_w)
-    box = Box(_MARGIN, _BOTTOM, _CONTENT_W, 5.5 * mm + h + 5 * mm)
-    canvas.setLineWidth(_THICK)
+    h = hanging_height(lines, MINCHO, size, inner_w)
+    box = Box(MARGIN, BOTTOM, CONTENT_W, 5.5 * mm + h + 5 * mm)
+    canvas.setLineWidth(THICK)
     canvas.rect(box.x, box.y, box.w, box.h)
-    canvas.setLineWidth(_THIN)
+    canvas.setLineWidth(THIN)
     canvas.setFont(GOTHIC, 10)
     canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 10 * 0.88, "納付のご相談")
-    _draw_hanging(canvas, lines, box.x + 3 * mm, box.top - 2.5 * mm - 5.5 * mm, inner_w, MINCHO, size)
+    draw_hanging(canvas, lines, box.x + 3 * mm, box.top - 2.5 * mm - 5.5 * mm, inner_w, MINCHO, size)
     return box.top

@@ -34,21 +34,21 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from kiban.notices.checks import POSTAL, FieldChecks, check_date, check_fiscal_year, check_yen
-from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
-from kiban.notices.premium_notice import (
-    _BOTTOM,
-    _CONTENT_W,
-    _GREY,
-    _MARGIN,
-    _THICK,
-    _THIN,
+from kiban.notices.layout import (
+    BOTTOM,
+    CONTENT_W,
+    GREY,
+    MARGIN,
     PAGE_W,
-    _block,
-    _cell,
-    _draw_hanging,
-    _hanging_height,
+    THICK,
+    THIN,
+    block,
+    cell,
+    draw_hanging,
     draw_header,
+    hanging_height,
 )
+from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
 from kiban.shared.wareki import to_wareki
@@ -263,29 +263,29 @@ def _page(canvas: Canvas, n: RestrictionNotice, index: int, total: int) -> None:
         issued_on=n.issued_on, number_line=f"通知番号　{n.notice_no}", insurer_name=n.insurer_name,
         insurer_no=n.insurer_no, office=n.office, office_phone=n.office_phone,
     )  # fmt: skip
-    title = Box(_MARGIN, y - 14 * mm, _CONTENT_W, 10 * mm)
+    title = Box(MARGIN, y - 14 * mm, CONTENT_W, 10 * mm)
     draw_fitted(canvas, n.title, title, font=MINCHO, size=16, align="center")
-    y = _block(canvas, _LEADS[n.kind], _MARGIN + 4 * mm, title.y - 3 * mm, _CONTENT_W - 8 * mm, size=10)
+    y = block(canvas, _LEADS[n.kind], MARGIN + 4 * mm, title.y - 3 * mm, CONTENT_W - 8 * mm, size=10)
     y = _summary(canvas, n, y - 4 * mm)
     foot_top = _review(canvas, n) if n.kind != "change_advance" else _reply(canvas, n)
     notes = [("・", s) for s in (*_EXPLAIN[n.kind], *n.notes)]
-    width = _CONTENT_W - 2 * mm
+    width = CONTENT_W - 2 * mm
     size = 8.5
-    while size > 6.0 and _hanging_height(notes, MINCHO, size, width) > 40 * mm:
+    while size > 6.0 and hanging_height(notes, MINCHO, size, width) > 40 * mm:
         size -= 0.25
-    floor = foot_top + 3 * mm + _hanging_height(notes, MINCHO, size, width) + 3 * mm
+    floor = foot_top + 3 * mm + hanging_height(notes, MINCHO, size, width) + 3 * mm
     bottom = _items(canvas, n, y - 5 * mm, floor)
-    _draw_hanging(canvas, notes, _MARGIN + 2 * mm, bottom - 3 * mm, width, MINCHO, size)
-    canvas.setFillColor(_GREY)
+    draw_hanging(canvas, notes, MARGIN + 2 * mm, bottom - 3 * mm, width, MINCHO, size)
+    canvas.setFillColor(GREY)
     canvas.setFont(MINCHO, 7)
     canvas.drawRightString(
-        PAGE_W - _MARGIN, 8 * mm, f"{n.insurer_name}　{n.title}　{n.notice_no}　{index} / {total}"
+        PAGE_W - MARGIN, 8 * mm, f"{n.insurer_name}　{n.title}　{n.notice_no}　{index} / {total}"
     )
     canvas.setFillColor(black)
 
 
 def _summary(canvas: Canvas, n: RestrictionNotice, top: float) -> float:
-    x, w = _MARGIN, _CONTENT_W
+    x, w = MARGIN, CONTENT_W
     half, lw, row = w / 2, 34 * mm, 7 * mm
     pairs: list[tuple[str, str, str, str]] = [
         ("被保険者番号", n.insured_no, "宛名番号", n.person_no),
@@ -319,19 +319,19 @@ def _summary(canvas: Canvas, n: RestrictionNotice, top: float) -> float:
         pairs.append((start_label, to_wareki(n.start_on), *second))
     y = top
     for a, av, b, bv in pairs:
-        _cell(canvas, Box(x, y - row, lw, row), a, label=True, size=8.5)
-        _cell(canvas, Box(x + lw, y - row, half - lw, row), av, size=10)
-        _cell(canvas, Box(x + half, y - row, lw, row), b, label=True, size=8.5)
-        _cell(canvas, Box(x + half + lw, y - row, half - lw, row), bv, size=10)
+        cell(canvas, Box(x, y - row, lw, row), a, label=True, size=8.5)
+        cell(canvas, Box(x + lw, y - row, half - lw, row), av, size=10)
+        cell(canvas, Box(x + half, y - row, lw, row), b, label=True, size=8.5)
+        cell(canvas, Box(x + half + lw, y - row, half - lw, row), bv, size=10)
         y -= row
-    canvas.setLineWidth(_THICK)
+    canvas.setLineWidth(THICK)
     canvas.rect(x, y, w, top - y)
-    canvas.setLineWidth(_THIN)
+    canvas.setLineWidth(THIN)
     return float(y)
 
 
 def _items(canvas: Canvas, n: RestrictionNotice, top: float, floor: float) -> float:
-    x, w = _MARGIN, _CONTENT_W
+    x, w = MARGIN, CONTENT_W
     canvas.setFont(GOTHIC, 10)
     heading = "時効により徴収権が消滅した保険料" if n.kind == "reduction_decision" else "滞納している保険料"
     canvas.drawString(x, top - 10, heading)
@@ -342,7 +342,7 @@ def _items(canvas: Canvas, n: RestrictionNotice, top: float, floor: float) -> fl
     y = top
     cx = x
     for cw, head in zip(cols, ("年度", "期別", "納期限", "未納額"), strict=True):
-        _cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
+        cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
         cx += cw
     y -= row
     for item in n.items:
@@ -354,12 +354,12 @@ def _items(canvas: Canvas, n: RestrictionNotice, top: float, floor: float) -> fl
             format_yen(item.unpaid),
         )
         for col, (cw, v) in enumerate(zip(cols, values, strict=True)):
-            _cell(canvas, Box(cx, y - row, cw, row), v, size=size, align="right" if col == 3 else None)
+            cell(canvas, Box(cx, y - row, cw, row), v, size=size, align="right" if col == 3 else None)
             cx += cw
         y -= row
     total_label = "合計" if n.kind == "reduction_decision" else "合計（滞納額）"
-    _cell(canvas, Box(x, y - row, sum(cols[:3]), row), total_label, label=True, size=min(9.0, size))
-    _cell(
+    cell(canvas, Box(x, y - row, sum(cols[:3]), row), total_label, label=True, size=min(9.0, size))
+    cell(
         canvas,
         Box(x + sum(cols[:3]), y - row, cols[3], row),
         format_yen(n.total_arrears),
@@ -367,22 +367,22 @@ def _items(canvas: Canvas, n: RestrictionNotice, top: float, floor: float) -> fl
         align="right",
     )
     y -= row
-    canvas.setLineWidth(_THICK)
+    canvas.setLineWidth(THICK)
     canvas.rect(x, y, w, top - y)
-    canvas.setLineWidth(_THIN)
+    canvas.setLineWidth(THIN)
     return float(y)
 
 
 def _box(canvas: Canvas, heading: str, items: list[tuple[str, str]]) -> float:
-    inner_w = _CONTENT_W - 6 * mm
+    inner_w = CONTENT_W - 6 * mm
     size = 8.0
-    h = _hanging_height(items, MINCHO, size, inner_w)
-    box = Box(_MARGIN, _BOTTOM, _CONTENT_W, 5 * mm + h + 5 * mm)
-    canvas.setLineWidth(_THIN)
+    h = hanging_height(items, MINCHO, size, inner_w)
+    box = Box(MARGIN, BOTTOM, CONTENT_W, 5 * mm + h + 5 * mm)
+    canvas.setLineWidth(THIN)
     canvas.rect(box.x, box.y, box.w, box.h)
     canvas.setFont(GOTHIC, 9)
     canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 9 * 0.88, heading)
-    _draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - 5 * mm, inner_w, MINCHO, size)
+    draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - 5 * mm, inner_w, MINCHO, size)
     return box.top
 
 
