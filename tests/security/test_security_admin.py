@@ -200,3 +200,39 @@ def test_staff_list_reports_ids_unused_for_90_days(org: Org, admins, db_engine) 
         rows = {r.code: r.unused for r in admin.staff_list(conn, a1)}
     assert rows[org.code("idle")] is True
     assert rows[org.code("fresh")] is False
+
+
+def test_staff_page_filters_and_pages_the_list(org: Org, admins, db_engine) -> None:  # type: ignore[no-untyped-def]
+    """A city has thousands of IDs: the screen narrows by ID / 氏名 / フリガナ (a part is enough),
+    所属 and 「90日以上未使用」, and shows a page at a time."""
+    from sqlalchemy import text
+
+    a1, _ = admins
+    kaigo, kokuho = org.department("kaigo"), org.department("kokuho")  # this test's own departments
+    for n in range(5):
+        org.staff(f"pg{n}", kaigo)
+    org.staff("other", kokuho)
+    with db_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE security.staff SET created_at = now() - interval '91 days' WHERE code = :c"),
+            {"c": org.code("pg3")},
+        )
+    with org.engine.begin() as conn:
+        paged = admin.staff_page(conn, a1, department_code=kaigo, per_page=2)
+        assert (paged.total, paged.pages, paged.page) == (5, 3, 1)
+        assert [r.code for r in paged.rows] == [org.code("pg0"), org.code("pg1")]
+        assert (paged.first, paged.last) == (1, 2)
+        last = admin.staff_page(conn, a1, department_code=kaigo, per_page=2, page=99)  # clamped
+        assert (last.page, [r.code for r in last.rows], last.first, last.last) == (3, [org.code("pg4")], 5, 5)
+        one = admin.staff_page(conn, a1, query=org.code("pg3").upper())  # a part, any case
+        assert [r.code for r in one.rows] == [org.code("pg3")]
+        assert [r.code for r in admin.staff_page(conn, a1, department_code=kokuho).rows] == [
+            org.code("other")
+        ]
+        idle = admin.staff_page(conn, a1, department_code=kaigo, unused_only=True)
+        assert [r.code for r in idle.rows] == [org.code("pg3")]
+        # LIKE's wildcards in what the administrator types are letters, not patterns.
+        assert admin.staff_page(conn, a1, query="pg_-" + org.tag).total == 0
+        assert admin.staff_page(conn, a1, query=org.tag + "%").total == 0
+        none = admin.staff_page(conn, a1, query="no-such-id-" + org.tag)
+        assert (none.total, none.pages, none.page, none.rows, none.first) == (0, 1, 1, [], 0)

@@ -384,6 +384,33 @@ def do_decide(conn: Connection, ctx: AccessContext, *, request_id: int, approve:
 UNUSED_AFTER = timedelta(days=90)
 
 
+STAFF_PAGE_SIZE = 100
+
+
+def _unused() -> ColumnElement[bool]:
+    """An active ID not used for 90 days (never signed in, or last signed in before then)."""
+    last_use = func.coalesce(t.staff.c.last_login_at, t.staff.c.created_at)
+    return and_(t.staff.c.status == "active", last_use < func.now() - UNUSED_AFTER)
+
+
+def _staff_select() -> Any:
+    return (
+        select(
+            t.staff.c.code,
+            t.staff.c.name,
+            t.staff.c.name_kana,
+            t.staff.c.status,
+            t.staff.c.locked_until,
+            t.staff.c.totp_enrolled_at,
+            t.staff.c.last_login_at,
+            t.department.c.name.label("dep"),
+            _unused().label("unused"),
+        )
+        .join(t.department, t.department.c.department_id == t.staff.c.department_id)
+        .order_by(t.staff.c.code)
+    )
+
+
 def staff_list(conn: Connection, ctx: AccessContext) -> list[Row[Any]]:
     """職員一覧 for the administrator: IDs, names, departments, state — no resident data.
 
@@ -391,25 +418,59 @@ def staff_list(conn: Connection, ctx: AccessContext) -> list[Row[Any]]:
     §10.6 asks that unused IDs be reported so they can be lapsed.
     """
     _require_admin(conn, ctx, Action.VIEW, screen="staff_list")
-    last_use = func.coalesce(t.staff.c.last_login_at, t.staff.c.created_at)
-    unused = and_(t.staff.c.status == "active", last_use < func.now() - UNUSED_AFTER)
-    return list(
-        conn.execute(
-            select(
-                t.staff.c.code,
-                t.staff.c.name,
-                t.staff.c.name_kana,
-                t.staff.c.status,
-                t.staff.c.locked_until,
-                t.staff.c.totp_enrolled_at,
-                t.staff.c.last_login_at,
-                t.department.c.name.label("dep"),
-                unused.label("unused"),
-            )
-            .join(t.department, t.department.c.department_id == t.staff.c.department_id)
-            .order_by(t.staff.c.code)
-        ).all()
-    )
+    return list(conn.execute(_staff_select()).all())
+
+
+@dataclass(frozen=True)
+class StaffPage:
+    """One page of the 職員一覧 as the screen shows it, and how many IDs match in all."""
+
+    rows: list[Row[Any]]
+    total: int
+    page: int
+    pages: int
+    per_page: int
+
+    @property
+    def first(self) -> int:
+        """The 1-based position of the page's first row in the whole list (0 when empty)."""
+        return (self.page - 1) * self.per_page + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return (self.page - 1) * self.per_page + len(self.rows)
+
+
+def staff_page(
+    conn: Connection,
+    ctx: AccessContext,
+    *,
+    query: str = "",
+    department_code: str = "",
+    unused_only: bool = False,
+    page: int = 1,
+    per_page: int = STAFF_PAGE_SIZE,
+) -> StaffPage:
+    """The 職員一覧 filtered by 職員ID / 氏名 / フリガナ (contains), 所属 and 「90日以上未使用」, a page at
+    a time: a city has thousands of IDs, and the screen must open at once and show the one just issued."""
+    _require_admin(conn, ctx, Action.VIEW, screen="staff_list")
+    stmt = _staff_select()
+    text = query.strip()
+    if text:
+        stmt = stmt.where(
+            t.staff.c.code.icontains(text, autoescape=True)
+            | t.staff.c.name.icontains(text, autoescape=True)
+            | t.staff.c.name_kana.icontains(text, autoescape=True)
+        )
+    if department_code:
+        stmt = stmt.where(t.department.c.code == department_code)
+    if unused_only:
+        stmt = stmt.where(_unused())
+    total = int(conn.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one())
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    rows = list(conn.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all())
+    return StaffPage(rows, total, page, pages, per_page)
 
 
 def terminal_list(conn: Connection, ctx: AccessContext) -> list[Row[Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -52,12 +53,40 @@ def _read(engine: Engine, service, ctx: AccessContext) -> list[object]:  # type:
 
 
 @router.get("/admin/staff", response_class=HTMLResponse)
-def staff_list(request: Request, engine: EngineDep, ctx: StaffAdmin) -> HTMLResponse:
+def staff_list(
+    request: Request,
+    engine: EngineDep,
+    ctx: StaffAdmin,
+    q: str = "",
+    department: str = "",
+    unused: bool = False,
+    page: int = 1,
+) -> HTMLResponse:
+    with engine.begin() as conn:
+        found = admin.staff_page(
+            conn, ctx, query=q, department_code=department, unused_only=unused, page=page
+        )
+    filters = {"q": q, "department": department, "unused": unused}
+
+    def page_url(n: int) -> str:
+        kept = {k: ("true" if v is True else v) for k, v in filters.items() if v}
+        return "/admin/staff?" + urlencode({**kept, "page": n})
+
+    pager = {
+        "prev": page_url(found.page - 1) if found.page > 1 else None,
+        "next": page_url(found.page + 1) if found.page < found.pages else None,
+    }
     return render(
         request,
         "admin/staff.html",
-        {"active": "staff", "rows": _read(engine, admin.staff_list, ctx), **_lists(engine)},
-    )
+        {"active": "staff", "found": found, "rows": found.rows, "filters": filters, "pager": pager,
+         **_lists(engine)},
+    )  # fmt: skip
+
+
+def _staff_url(code: str) -> str:
+    """The list narrowed to one ID: where the administrator sees what was just done to it."""
+    return "/admin/staff?" + urlencode({"q": code})
 
 
 def _run(request: Request, back: str, done: str, fn) -> Response:  # type: ignore[no-untyped-def]
@@ -95,7 +124,7 @@ def staff_create(
 
     return _run(
         request,
-        "/admin/staff",
+        _staff_url(code.strip()),
         f"職員ID {code} を発行しました。初回ログイン時にパスワードの変更が必要です。",
         work,
     )
@@ -118,7 +147,7 @@ def staff_transfer(
 
     return _run(
         request,
-        "/admin/staff",
+        _staff_url(code),
         f"{code} の所属を変更しました。旧所属の権限とログイン中のセッションは終了しました。",
         work,
     )
@@ -132,7 +161,7 @@ def staff_retire(
         with engine.begin() as conn:
             admin.do_retire_staff(conn, ctx, staff_code=code, reason=reason)
 
-    return _run(request, "/admin/staff", f"{code} のIDを失効させました。", work)
+    return _run(request, _staff_url(code), f"{code} のIDを失効させました。", work)
 
 
 @router.post("/admin/staff/{code}/unlock")
@@ -141,7 +170,7 @@ def staff_unlock(request: Request, engine: EngineDep, ctx: StaffAdmin, code: str
         with engine.begin() as conn:
             admin.do_unlock_staff(conn, ctx, staff_code=code)
 
-    return _run(request, "/admin/staff", f"{code} のロックを解除しました。", work)
+    return _run(request, _staff_url(code), f"{code} のロックを解除しました。", work)
 
 
 # --- terminals -----------------------------------------------------------------------------------
