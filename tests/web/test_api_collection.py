@@ -240,6 +240,7 @@ def test_overpayment_appropriated_refunded_by_a_chief_and_the_receipt_certificat
     assert incomplete.status_code == 422 and "支払予定日" in incomplete.text
     receipt = clerk.get(f"/kaigo/persons/{A}/account/receipt.pdf?period_from=2025-01-01&period_to=2026-12-31")
     assert receipt.status_code == 200 and receipt.headers["content-type"] == "application/pdf"
+    assert receipt.headers["cache-control"] == "no-store"
     assert receipt.content.startswith(b"%PDF")
     page = clerk.get(f"/kaigo/persons/{A}/account")
     assert "過誤納の充当・還付" in page.text and not contains_my_number(page.text)

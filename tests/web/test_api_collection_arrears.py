@@ -200,6 +200,7 @@ def test_the_restriction_notice_from_the_person_screen(
         pdf.status_code == 200
         and pdf.headers["content-type"] == "application/pdf"
         and pdf.content[:5] == b"%PDF-"
+        and pdf.headers["cache-control"] == "no-store"
     )
     refused = clerk.get(f"{url}?kind=suspension_decision&start_on=2026-10-01")
     assert refused.status_code == 422 and "一時差止の要件" in refused.text

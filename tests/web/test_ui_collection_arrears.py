@@ -86,6 +86,7 @@ def test_clerk_lists_arrears_runs_a_demand_and_records_contact_and_plan(
     assert href and href.endswith("/pdf")
     pdf = context.request.get(base_url + href)
     assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["cache-control"] == "no-store"  # a bulk run of 督促状 names every person in it
     assert pdf.body().startswith(b"%PDF")
     page.goto(f"{base_url}/collection/arrears")
     assert "督促済" in page.get_by_test_id(f"arrears-{A}").inner_text()

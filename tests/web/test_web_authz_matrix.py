@@ -78,6 +78,14 @@ POLICY: dict[tuple[str, str], object] = {
     ("POST", "/atena/persons/{person_no}/correct"): Business.ATENA,
     ("POST", "/atena/persons/{person_no}/mailing"): Business.ATENA,
     ("POST", "/atena/persons/{person_no}/mailing/end"): Business.ATENA,
+    ("GET", "/atena/imports"): Business.ATENA,
+    ("POST", "/atena/imports"): Business.ATENA,
+    ("GET", "/atena/imports/{import_id}"): Business.ATENA,
+    ("GET", "/atena/matching"): Business.ATENA,
+    ("POST", "/atena/matching"): Business.ATENA,
+    ("GET", "/atena/matching/{case_id}"): Business.ATENA,
+    ("POST", "/atena/matching/{case_id}/confirm"): Business.ATENA,
+    ("POST", "/atena/matching/{case_id}/reject"): Business.ATENA,
     ("GET", "/atena/non-residents/new"): Business.ATENA,
     ("POST", "/atena/non-residents"): Business.ATENA,
     ("GET", "/api/v1/identity/persons"): Business.ATENA,
@@ -460,6 +468,8 @@ def test_route_by_grant_state(route: tuple[str, str], state: str, world: dict[st
         .replace("{fiscal_year}", "2025")
         .replace("{application_id}", "999999999")
         .replace("{subscription_id}", "999999999")
+        .replace("{import_id}", "999999999")
+        .replace("{case_id}", "999999999")
     )
     if path == "/static":
         concrete = "/static/kiban.css"

@@ -303,6 +303,9 @@ def import_detail(
     conn: Connection, ctx: AccessContext, import_id: int
 ) -> tuple[ImportRecord, list[RowError]]:
     """One import and its error list (エラーリスト); the list names 宛名番号, so the view is logged."""
+    # The grant first (a refusal is logged): a caller without one learns nothing, not even whether
+    # the import exists. The logged view, with the persons named, follows once they are known.
+    guard.require(conn, ctx, action=Action.VIEW, log=False)
     row = conn.execute(_import_query().where(t.import_batch.c.import_id == import_id)).first()
     if row is None:
         raise IdentityError("指定の取込はありません")

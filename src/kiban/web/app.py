@@ -25,9 +25,13 @@ from kiban.web import (
     collection_pages,
     gateway_pages,
     identity_api,
+    identity_import_pages,
+    identity_match_pages,
     identity_pages,
     kaigo_api,
     kaigo_assessment_pages,
+    kaigo_bulk_pages,
+    kaigo_facility_pages,
     kaigo_pages,
     kaigo_premium_api,
     kaigo_premium_pages,
@@ -64,7 +68,11 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(admin_pages.router)
     app.include_router(audit_pages.router)
     app.include_router(identity_pages.router)
+    app.include_router(identity_import_pages.router)
+    app.include_router(identity_match_pages.router)
     app.include_router(kaigo_pages.router)
+    app.include_router(kaigo_facility_pages.router)
+    app.include_router(kaigo_bulk_pages.router)
     app.include_router(kaigo_premium_pages.router)
     app.include_router(kaigo_assessment_pages.router)
     app.include_router(collection_pages.router)

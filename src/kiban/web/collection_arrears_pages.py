@@ -31,7 +31,7 @@ from kiban.security.context import Action, Business
 from kiban.security.errors import AccessDenied
 from kiban.shared import clock
 from kiban.web.collection_pages import BUSINESS, EngineDep, Staff, StaffDep, message, parse_amount
-from kiban.web.kaigo_pages import InputError, parse_date
+from kiban.web.forms import InputError, parse_date, pdf_response
 from kiban.web.nav import MenuItem, register
 from kiban.web.templating import redirect, render
 
@@ -209,11 +209,7 @@ def demand_batch_pdf(request: Request, engine: EngineDep, staff: StaffDep, batch
         ).scalar()
     if not pdf:
         return render(request, "error.html", {"message": f"督促状（一括 {batch_id}）はありません"}, 404)
-    return Response(
-        bytes(pdf),
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="tokusoku-{batch_id}.pdf"'},
-    )
+    return pdf_response(bytes(pdf), f"tokusoku-{batch_id}.pdf")
 
 
 # -- 不納欠損 -------------------------------------------------------------------------------------------
@@ -580,8 +576,4 @@ def restriction_notice(
             request, engine, staff, person_no, error=f"通知書を作成できません: {message(exc)}",
             error_at="restriction",
         )  # fmt: skip
-    return Response(
-        pdf, media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="restriction-{kind}-{person_no}.pdf"',
-                 "Cache-Control": "no-store"},
-    )  # fmt: skip
+    return pdf_response(pdf, f"restriction-{kind}-{person_no}.pdf")

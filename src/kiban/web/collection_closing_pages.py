@@ -20,7 +20,7 @@ from kiban.security.context import Action
 from kiban.security.errors import AccessDenied
 from kiban.shared import clock
 from kiban.web.collection_pages import BUSINESS, EngineDep, Staff, StaffDep, message, parse_year, year_label
-from kiban.web.kaigo_pages import InputError
+from kiban.web.forms import InputError
 from kiban.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)

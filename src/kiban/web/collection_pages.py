@@ -44,7 +44,7 @@ from kiban.shared import clock
 from kiban.shared.fiscal import fiscal_year as fiscal_year_of
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.web import deps
-from kiban.web.kaigo_pages import InputError, parse_date
+from kiban.web.forms import InputError, parse_date, pdf_response
 from kiban.web.nav import MenuItem, register
 from kiban.web.session import access
 from kiban.web.templating import redirect, render
@@ -355,13 +355,6 @@ def record_counter_payment(
 # -- 過誤納: 充当・還付, and the 納付済確認書 --------------------------------------------------------
 
 
-def _pdf(data: bytes, name: str) -> Response:
-    return Response(
-        data, media_type="application/pdf",
-        headers={"Content-Disposition": f"inline; filename={name}", "Cache-Control": "no-store"},
-    )  # fmt: skip
-
-
 @router.post("/kaigo/persons/{person_no}/account/appropriate", response_class=HTMLResponse)
 def appropriate_overpayment(request: Request, engine: EngineDep, staff: StaffDep, person_no: str) -> Response:
     """充当: the person's open 過誤納 to the oldest unpaid 期別 past due (担当者)."""
@@ -409,7 +402,7 @@ def decide_refund(
         )
     except (*Refused, refunds.RefundError, ValueError) as exc:
         return _account_page(request, engine, staff, person_no, error=f"還付を決定できません: {message(exc)}")
-    return _pdf(pdf, f"refund-{refund.refund_id}.pdf")
+    return pdf_response(pdf, f"refund-{refund.refund_id}.pdf")
 
 
 @router.get("/kaigo/persons/{person_no}/account/receipt.pdf", response_model=None)
@@ -441,7 +434,7 @@ def receipt_certificate(
         return _account_page(
             request, engine, staff, person_no, error=f"納付済確認書を発行できません: {message(exc)}"
         )
-    return _pdf(pdf, f"receipt-{person_no}.pdf")
+    return pdf_response(pdf, f"receipt-{person_no}.pdf")
 
 
 # -- 収納ファイル取込 (the office's page) -----------------------------------------------------------

@@ -22,7 +22,7 @@ from kiban.kaigo.eligibility.service import EligibilityError
 from kiban.security import guard
 from kiban.security.context import AccessContext, Action, Business
 from kiban.web import deps
-from kiban.web.kaigo_pages import pdf_response
+from kiban.web.forms import pdf_response
 from kiban.web.session import access
 
 router = APIRouter(prefix="/api/v1/kaigo", tags=["kaigo"])

@@ -44,7 +44,7 @@ from kiban.shared import clock
 from kiban.shared.fiscal import fiscal_year as fiscal_year_of
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.web import deps
-from kiban.web.kaigo_pages import InputError, parse_date, pdf_response
+from kiban.web.forms import InputError, parse_date, pdf_response
 from kiban.web.nav import MenuItem, register
 from kiban.web.session import access
 from kiban.web.templating import redirect, render

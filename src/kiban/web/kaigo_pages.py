@@ -1,4 +1,5 @@
-"""Screens of 介護保険 資格管理: 被保険者一覧, the 資格 panel with its actions, 施設マスタ, 一括交付.
+"""Screens of 介護保険 資格管理: 被保険者一覧 and the 資格 panel with its actions (証の交付 included);
+施設マスタ is :mod:`kiban.web.kaigo_facility_pages`, 一括交付 :mod:`kiban.web.kaigo_bulk_pages`.
 
 Thin: parse the form, call one service of ``kiban.kaigo.eligibility``, render. Every screen works
 for the 処理事由 資格管理 (``kaigo.eligibility``). A change the rules refuse (``EligibilityError``)
@@ -13,7 +14,7 @@ import logging
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine
 
@@ -24,8 +25,9 @@ from kiban.kaigo.eligibility import certificates, model, read, service
 from kiban.kaigo.eligibility.service import EligibilityError
 from kiban.security import guard
 from kiban.security.context import AccessContext, Action, Business
-from kiban.shared import clock, wareki
+from kiban.shared import clock
 from kiban.web import deps
+from kiban.web.forms import InputError, parse_date, pdf_response
 from kiban.web.nav import MenuItem, register
 from kiban.web.session import access
 from kiban.web.templating import redirect, render
@@ -36,6 +38,7 @@ Eligibility = Annotated[AccessContext, Depends(access(Business.KAIGO, "kaigo.eli
 log = logging.getLogger(__name__)
 
 register(MenuItem("kaigo-insured", "介護保険 被保険者", "/kaigo/insured", Business.KAIGO))
+# The business's other screens, in this order in the menu (施設マスタ and 一括交付 have modules of their own).
 register(MenuItem("kaigo-facilities", "介護保険 施設マスタ", "/kaigo/facilities", Business.KAIGO))
 register(MenuItem("kaigo-bulk", "被保険者証 一括交付", "/kaigo/certificates/bulk", Business.KAIGO))
 
@@ -47,28 +50,7 @@ RULE_LABELS = {
 BATCH_STATUS = {"running": "実行中", "done": "完了", "failed": "異常終了"}
 
 
-class InputError(ValueError):
-    """A form value the screen cannot read (a date in an unknown format, a missing choice)."""
-
-
 Refused = (InputError, EligibilityError, IdentityError)
-
-
-def parse_date(text: str | None, label: str, *, required: bool = False) -> date | None:
-    """A date as staff type it: 2026-04-01, 令和8年4月1日, R8.4.1."""
-    value = (text or "").strip()
-    if not value:
-        if required:
-            raise InputError(f"{label}を入力してください")
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        pass
-    try:
-        return wareki.parse(value)
-    except ValueError:
-        raise InputError(f"{label}: 日付として読めません（例: 2026-04-01、R8.4.1、令和8年4月1日）") from None
 
 
 def _need(value: date | None) -> date:
@@ -85,7 +67,8 @@ def _choice(enum_: Any, value: str, label: str) -> Any:
         raise InputError(f"{label}を選び直してください") from None
 
 
-def _labels() -> dict[str, Any]:
+def screen_labels() -> dict[str, Any]:
+    """The Japanese labels every 介護保険 資格 screen's template reads."""
     return {
         "categories": list(model.Category),
         "acquire_reasons": list(model.AcquisitionReason),
@@ -173,7 +156,7 @@ def _panel_context(engine: Engine, ctx: AccessContext, person_no: str) -> dict[s
         "form": {},
         "error": None,
         "open": None,
-    } | _labels()
+    } | screen_labels()
 
 
 def _panel(
@@ -522,15 +505,6 @@ def end_special(
 # -- 証の交付・再交付・回収 -------------------------------------------------------------------------
 
 
-def pdf_response(pdf: bytes, filename: str) -> Response:
-    """A PDF shown in the browser (inline), not kept by it or anything between (it names a person)."""
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "no-store"},
-    )
-
-
 @router.post("/kaigo/persons/{person_no}/certificates")
 def issue(
     request: Request,
@@ -598,121 +572,3 @@ def reprint(request: Request, engine: EngineDep, ctx: Eligibility, certificate_i
             guard.require(conn, ctx, action=Action.VIEW, detail={"screen": "証の再表示", "refused": str(exc)})
         return render(request, "error.html", {"message": str(exc)}, 404)
     return pdf_response(pdf, f"kaigo-certificate-{certificate_id}.pdf")
-
-
-# -- 施設マスタ -------------------------------------------------------------------------------------
-
-
-def _facilities_page(
-    request: Request, engine: Engine, ctx: AccessContext, form: dict[str, str], error: str | None
-) -> HTMLResponse:
-    with engine.begin() as conn:
-        rows = service.list_facilities(conn, ctx)
-    context = {
-        "active": "kaigo-facilities",
-        "rows": rows,
-        "form": form,
-        "error": error,
-        "today": clock.today(),
-    }
-    return render(request, "kaigo/facilities.html", context | _labels(), 422 if error else 200)
-
-
-@router.get("/kaigo/facilities", response_class=HTMLResponse)
-def facilities_page(request: Request, engine: EngineDep, ctx: Eligibility) -> HTMLResponse:
-    return _facilities_page(request, engine, ctx, {}, None)
-
-
-@router.post("/kaigo/facilities", response_class=HTMLResponse)
-async def register_facility(request: Request, engine: EngineDep, ctx: Eligibility) -> Response:
-    form = {k: str(v).strip() for k, v in (await request.form()).items() if k != "csrf_token"}
-    try:
-        with engine.begin() as conn:
-            f = service.do_register_facility(
-                conn, ctx, facility_no=form.get("facility_no", ""), name=form.get("name", ""),
-                type_code=form.get("type_code", ""), city_code=form.get("city_code", ""),
-                city_name=form.get("city_name", ""), address=form.get("address", ""),
-                postal_code=form.get("postal_code") or None,
-                opened_on=parse_date(form.get("opened_on"), "開設日"),
-                closed_on=parse_date(form.get("closed_on"), "廃止日"),
-            )  # fmt: skip
-    except Refused as exc:
-        return _facilities_page(request, engine, ctx, form, str(exc))
-    return redirect(
-        "/kaigo/facilities", f"施設マスタに登録しました（{f.facility_no} {f.name}・{f.type.label}）。"
-    )
-
-
-# -- 一括交付 ---------------------------------------------------------------------------------------
-
-
-def _bulk_page(
-    request: Request, engine: Engine, ctx: AccessContext, form: dict[str, str], error: str | None
-) -> HTMLResponse:
-    with engine.begin() as conn:
-        batches = certificates.list_batches(conn, ctx)
-    today = clock.today()
-    form = {"month": today.strftime("%Y-%m"), "issued_on": today.isoformat()} | form
-    context = {"active": "kaigo-bulk", "batches": batches, "form": form, "error": error}
-    return render(request, "kaigo/bulk.html", context | _labels(), 422 if error else 200)
-
-
-@router.get("/kaigo/certificates/bulk", response_class=HTMLResponse)
-def bulk_page(request: Request, engine: EngineDep, ctx: Eligibility) -> HTMLResponse:
-    return _bulk_page(request, engine, ctx, {}, None)
-
-
-def run_bulk_in_background(engine: Engine, batch_id: int) -> None:
-    """The batch runs after the response; a failure is recorded on the batch (status 'failed')."""
-    try:
-        certificates.run_bulk(engine, batch_id)
-    except Exception:
-        log.exception("一括交付 %s が異常終了しました", batch_id)
-
-
-@router.post("/kaigo/certificates/bulk", response_class=HTMLResponse)
-def start_bulk(
-    request: Request,
-    background: BackgroundTasks,
-    engine: EngineDep,
-    ctx: Eligibility,
-    month: Annotated[str, Form()] = "",
-    issued_on: Annotated[str, Form()] = "",
-) -> Response:
-    form = {"month": month, "issued_on": issued_on}
-    try:
-        try:
-            first = date.fromisoformat(month.strip() + "-01")
-        except ValueError:
-            raise InputError("対象月を YYYY-MM で入力してください（例: 2026-04）") from None
-        with engine.begin() as conn:
-            batch_id = certificates.start_bulk(
-                conn, ctx, month=first, issued_on=parse_date(issued_on, "交付日")
-            )
-    except Refused as exc:
-        return _bulk_page(request, engine, ctx, form, str(exc))
-    # start_bulk has committed: the batch row exists before the run (and the progress page) reads it.
-    background.add_task(run_bulk_in_background, engine, batch_id)
-    return redirect(f"/kaigo/certificates/bulk/{batch_id}", f"一括交付 {batch_id} を開始しました。")
-
-
-@router.get("/kaigo/certificates/bulk/{batch_id}", response_class=HTMLResponse)
-def bulk_batch_page(request: Request, engine: EngineDep, ctx: Eligibility, batch_id: int) -> HTMLResponse:
-    # Progress is counts only, no personal data: checked, not logged at every refresh.
-    try:
-        with engine.begin() as conn:
-            guard.require(conn, ctx, action=Action.VIEW, log=False)
-            batch = certificates.bulk_status(conn, batch_id)
-    except EligibilityError as exc:
-        return render(request, "error.html", {"message": str(exc)}, 404)
-    return render(request, "kaigo/bulk_batch.html", {"active": "kaigo-bulk", "b": batch} | _labels())
-
-
-@router.get("/kaigo/certificates/bulk/{batch_id}/pdf")
-def bulk_pdf(request: Request, engine: EngineDep, ctx: Eligibility, batch_id: int) -> Response:
-    try:
-        with engine.begin() as conn:
-            pdf = certificates.bulk_pdf(conn, ctx, batch_id)
-    except EligibilityError as exc:
-        return render(request, "error.html", {"message": str(exc)}, 404)
-    return pdf_response(pdf, f"kaigo-bulk-{batch_id}.pdf")

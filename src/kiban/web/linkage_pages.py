@@ -25,7 +25,7 @@ from kiban.security import guard
 from kiban.security.context import AccessContext, Action, Business
 from kiban.security.errors import AccessDenied
 from kiban.web import deps
-from kiban.web.kaigo_pages import InputError, parse_date
+from kiban.web.forms import InputError, parse_date
 from kiban.web.nav import MenuItem, register
 from kiban.web.session import access
 from kiban.web.templating import redirect, render
