@@ -79,6 +79,9 @@ POLICY: dict[tuple[str, str], object] = {
     ("POST", "/atena/persons/{person_no}/mailing"): Business.ATENA,
     ("POST", "/atena/persons/{person_no}/mailing/end"): Business.ATENA,
     ("GET", "/atena/imports"): Business.ATENA,
+    ("GET", "/atena/check"): Business.ATENA,
+    ("POST", "/atena/check"): Business.ATENA,
+    ("GET", "/atena/check/{run_id}"): Business.ATENA,
     ("POST", "/atena/imports"): Business.ATENA,
     ("GET", "/atena/imports/{import_id}"): Business.ATENA,
     ("GET", "/atena/matching"): Business.ATENA,
@@ -470,6 +473,7 @@ def test_route_by_grant_state(route: tuple[str, str], state: str, world: dict[st
         .replace("{subscription_id}", "999999999")
         .replace("{import_id}", "999999999")
         .replace("{case_id}", "999999999")
+        .replace("{run_id}", "999999999")
     )
     if path == "/static":
         concrete = "/static/kiban.css"

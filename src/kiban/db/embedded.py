@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,11 @@ def start_admin(pgdata: Path) -> str:
     pgdata = pgdata.resolve()
     server = _servers.get(pgdata)
     if server is None:
+        # The wheel stops the server at exit with `pg_ctl -w stop`, which gives up after 60 s and then
+        # kills the postmaster: on a busy machine the shutdown checkpoint after a big run can take
+        # longer, and the kill leaves postmaster.pid and a crash recovery for the next start (seen
+        # in tests/cli/test_demo.py under load). pg_ctl reads its wait from PGCTLTIMEOUT.
+        os.environ.setdefault("PGCTLTIMEOUT", "600")
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root shells); the fallback is fine.
             warnings.simplefilter("ignore")

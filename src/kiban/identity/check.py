@@ -407,6 +407,67 @@ def run_check(
     return CheckReport(run_id, persons, found, time.perf_counter() - started)
 
 
+@dataclass(frozen=True)
+class CheckRun:
+    """One recorded run of the check (確認リストの見出し): when, by whom, how many persons and findings."""
+
+    run_id: int
+    started_at: Any
+    finished_at: Any
+    persons: int
+    anomalies: int
+    staff_code: str | None
+
+
+def _run_query() -> Any:
+    from sqlalchemy import select
+
+    from kiban.security import tables as st
+
+    return (
+        select(t.check_run, st.staff.c.code.label("staff_code"))
+        .select_from(t.check_run.outerjoin(st.staff, st.staff.c.staff_id == t.check_run.c.staff_id))
+        .order_by(t.check_run.c.run_id.desc())
+    )
+
+
+def _check_run(r: Any) -> CheckRun:
+    return CheckRun(
+        int(r.run_id), r.started_at, r.finished_at, int(r.persons), int(r.anomalies), r.staff_code
+    )
+
+
+def list_runs(conn: Connection, ctx: AccessContext, *, limit: int = 20) -> list[CheckRun]:
+    """The latest runs, newest first (counts only: no personal data)."""
+    guard.require(conn, ctx, action=Action.VIEW, detail={"screen": "整合性チェック履歴"})
+    return [_check_run(r) for r in conn.execute(_run_query().limit(limit))]
+
+
+def run_detail(conn: Connection, ctx: AccessContext, run_id: int) -> tuple[CheckRun, list[Anomaly]]:
+    """One run and its 確認リスト. The list names 宛名番号, so the view is logged with them."""
+    from sqlalchemy import select
+
+    from kiban.identity.repo import IdentityError
+
+    # The grant first (a refusal is logged): without one, nothing is said about the run.
+    guard.require(conn, ctx, action=Action.VIEW, log=False)
+    row = conn.execute(_run_query().where(t.check_run.c.run_id == run_id)).first()
+    if row is None:
+        raise IdentityError(f"整合性チェックの実行番号 {run_id} はありません")
+    found = [
+        Anomaly(a.kind, a.detail, a.person_id, a.person_no)
+        for a in conn.execute(
+            select(t.check_anomaly).where(t.check_anomaly.c.run_id == run_id).order_by(t.check_anomaly.c.seq)
+        )
+    ]
+    subjects = sorted({a.person_no for a in found if a.person_no})
+    guard.require(
+        conn, ctx, action=Action.VIEW, subjects=subjects[:500],
+        detail={"screen": "確認リスト", "run_id": run_id, "anomalies": len(found)},
+    )  # fmt: skip
+    return _check_run(row), found
+
+
 def _count(found: list[Anomaly]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for a in found:

@@ -25,6 +25,7 @@ from kiban.web import (
     collection_pages,
     gateway_pages,
     identity_api,
+    identity_check_pages,
     identity_import_pages,
     identity_match_pages,
     identity_pages,
@@ -69,6 +70,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(audit_pages.router)
     app.include_router(identity_pages.router)
     app.include_router(identity_import_pages.router)
+    app.include_router(identity_check_pages.router)
     app.include_router(identity_match_pages.router)
     app.include_router(kaigo_pages.router)
     app.include_router(kaigo_facility_pages.router)
