@@ -29,20 +29,22 @@ from reportlab.pdfgen.canvas import Canvas
 
 from kiban.notices.checks import POSTAL, FieldChecks, check_date, check_fiscal_year, check_yen
 from kiban.notices.layout import (
-    BOTTOM,
     CONTENT_W,
-    GREY,
     MARGIN,
-    PAGE_W,
     THICK,
     THIN,
-    block,
+    Column,
     cell,
-    draw_hanging,
-    draw_header,
-    hanging_height,
+    draw_notes,
+    fit_notes,
+    footer,
+    header,
+    item_table,
+    numbers,
+    review,
+    title,
 )
-from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
+from kiban.notices.pdf import GOTHIC, Box, draw_fitted, new_canvas
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
 from kiban.shared.wareki import to_wareki
@@ -231,45 +233,20 @@ def render(notices: Sequence[DemandNotice]) -> bytes:
 
 # --- layout -----------------------------------------------------------------------------
 
-_NOTE_SIZE: Final = 8.5
 _RED: Final = Color(0.75, 0.0, 0.0)
 
 
 def _page(canvas: Canvas, notice: DemandNotice, index: int, total: int) -> None:
-    y = _header(canvas, notice)
-    y = _title(canvas, notice, y)
+    y = header(canvas, notice, f"通知番号　{notice.notice_no}")
+    y = title(canvas, TITLE, LEAD, y)
     y = _summary(canvas, notice, y - 4 * mm)
-    review_top = _review(canvas, notice)
+    review_top = review(canvas, notice.insurer_name, notice.review_body)
     notes = [("・", s) for s in _standard_notes(notice)]
-    size = _NOTE_SIZE
-    width = CONTENT_W - 2 * mm
-    while size > 6.0 and hanging_height(notes, MINCHO, size, width) > 32 * mm:
-        size -= 0.25
-    floor = review_top + 3 * mm + hanging_height(notes, MINCHO, size, width) + 3 * mm
+    size, notes_h = fit_notes(notes, 32 * mm)
+    floor = review_top + 3 * mm + notes_h + 3 * mm
     bottom = _items(canvas, notice, y - 5 * mm, floor)
-    draw_hanging(canvas, notes, MARGIN + 2 * mm, bottom - 3 * mm, width, MINCHO, size)
-    canvas.setFillColor(GREY)
-    canvas.setFont(MINCHO, 7)
-    footer = f"{notice.insurer_name}　{TITLE}　{notice.notice_no}　{index} / {total}"
-    canvas.drawRightString(PAGE_W - MARGIN, 8 * mm, footer)
-    canvas.setFillColor(black)
-
-
-def _header(canvas: Canvas, notice: DemandNotice) -> float:
-    """The addressee (for the envelope window) on the left, the issuer on the right."""
-    return draw_header(
-        canvas, postal_code=notice.postal_code, address=notice.address, katagaki=notice.katagaki,
-        name=notice.name, name_kana=None, issued_on=notice.issued_on,
-        number_line=f"通知番号　{notice.notice_no}", insurer_name=notice.insurer_name,
-        insurer_no=notice.insurer_no, office=notice.office, office_phone=notice.office_phone,
-    )  # fmt: skip
-
-
-def _title(canvas: Canvas, notice: DemandNotice, top: float) -> float:
-    """The title and the 督促 sentence; returns their bottom."""
-    title_box = Box(MARGIN, top - 14 * mm, CONTENT_W, 10 * mm)
-    draw_fitted(canvas, TITLE, title_box, font=MINCHO, size=18, align="center")
-    return block(canvas, LEAD, MARGIN + 4 * mm, title_box.y - 3 * mm, CONTENT_W - 4 * mm, size=10)
+    draw_notes(canvas, notes, bottom - 3 * mm, size)
+    footer(canvas, notice, TITLE, notice.notice_no, index, total)
 
 
 def _summary(canvas: Canvas, notice: DemandNotice, top: float) -> float:
@@ -278,12 +255,7 @@ def _summary(canvas: Canvas, notice: DemandNotice, top: float) -> float:
     half = w / 2
     lw = 32 * mm
     row = 6.5 * mm
-    y = top
-    cell(canvas, Box(x, y - row, lw, row), "被保険者番号", label=True, size=8.5)
-    cell(canvas, Box(x + lw, y - row, half - lw, row), notice.insured_no)
-    cell(canvas, Box(x + half, y - row, lw, row), "宛名番号", label=True, size=8.5)
-    cell(canvas, Box(x + half + lw, y - row, half - lw, row), notice.person_no)
-    y -= row
+    y = numbers(canvas, notice, top)
     if notice.fee:
         # 地方自治法第231条の3第2項: the 督促手数料 is added per 条例.
         cell(canvas, Box(x, y - row, lw, row), "合計未納額", label=True, size=8.5)
@@ -320,26 +292,21 @@ def _summary(canvas: Canvas, notice: DemandNotice, top: float) -> float:
     return float(y)
 
 
+# The table of the unpaid 期: the 合計 stands under 未納額.
+_ITEM_COLUMNS: Final = (
+    Column("年度", 24 * mm),
+    Column("期別", 20 * mm),
+    Column("納期限", 32 * mm),
+    Column("調定額", 27 * mm, right=True),
+    Column("未納額", 27 * mm, right=True),
+    Column("納付番号", CONTENT_W - 130 * mm),
+)
+
+
 def _items(canvas: Canvas, notice: DemandNotice, top: float, floor: float) -> float:
     """The table of the unpaid 期 between ``top`` and ``floor``; returns its bottom."""
-    x, w = MARGIN, CONTENT_W
-    canvas.setFont(GOTHIC, 10)
-    canvas.drawString(x, top - 10, "未納の保険料（期別の内訳）")
-    top -= 5.5 * mm
-    n_rows = len(notice.items) + 2  # header, items, 合計
-    row = min(6.5 * mm, (top - floor) / n_rows)
-    size = max(5.0, min(9.5, row * 0.68))
-    cols = (24 * mm, 20 * mm, 32 * mm, 27 * mm, 27 * mm, w - 130 * mm)
-    heads = ("年度", "期別", "納期限", "調定額", "未納額", "納付番号")
-    right = {3, 4}
-    y = top
-    cx = x
-    for cw, head in zip(cols, heads, strict=True):
-        cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
-        cx += cw
-    y -= row
-    for item in notice.items:
-        values = (
+    rows = [
+        (
             wareki_fiscal_year_label(item.fiscal_year),
             item.label,
             to_wareki(item.due_date),
@@ -347,25 +314,12 @@ def _items(canvas: Canvas, notice: DemandNotice, top: float, floor: float) -> fl
             format_yen(item.unpaid),
             item.payment_no,
         )
-        cx = x
-        for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
-            cell(canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col in right else None)
-            cx += cw
-        y -= row
-    label_w = sum(cols[:4])
-    cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
-    cell(
-        canvas,
-        Box(x + label_w, y - row, cols[4], row),
-        format_yen(notice.total_unpaid),
-        size=size + 0.5,
-        align="right",
-    )
-    cell(canvas, Box(x + label_w + cols[4], y - row, cols[5], row))
-    y -= row
-    canvas.setLineWidth(THICK)
-    canvas.rect(x, y, w, top - y)
-    return float(y)
+        for item in notice.items
+    ]
+    return item_table(
+        canvas, "未納の保険料（期別の内訳）", _ITEM_COLUMNS, rows, top, floor,
+        total=format_yen(notice.total_unpaid), total_at=4,
+    )  # fmt: skip
 
 
 def _standard_notes(notice: DemandNotice) -> list[str]:
@@ -376,39 +330,3 @@ def _standard_notes(notice: DemandNotice) -> list[str]:
         )
     notes.append("この督促状と行き違いに納付された場合は、ご容赦ください。")
     return notes + list(notice.notes)
-
-
-def _review(canvas: Canvas, notice: DemandNotice) -> float:
-    """The 教示 at the foot of the page; returns its top.
-
-    The same text as the 決定通知書's (premium_notice._review): a 督促 of 保険料 is a
-    処分 reviewable by the 介護保険審査会 (介護保険法第183条), told per 行政不服審査法第82条
-    and 行政事件訴訟法第46条; 3 months to request (同法第192条), 6 months to sue after
-    the 裁決 (行政事件訴訟法第14条), the 市町村 as 被告 represented by its 長 (同法第11条),
-    the 審査請求 first (介護保険法第196条).
-    """
-    name = notice.insurer_name
-    items = [
-        (
-            "1　",
-            "この処分に不服がある場合は、この処分があったことを知った日の翌日から起算して3か月以内に、"
-            f"{notice.review_body}に対して審査請求をすることができます（介護保険法第183条、第192条）。",
-        ),
-        (
-            "2　",
-            "この処分の取消しの訴えは、審査請求に対する裁決の送達を受けた日の翌日から起算して6か月以内に、"
-            f"{name}を被告として（訴訟において{name}を代表する者は{name}長となります）提起することができます"
-            "（介護保険法第196条により審査請求の裁決を経た後でなければ提起できません）。",
-        ),
-    ]
-    inner_w = CONTENT_W - 6 * mm
-    size = 8.0
-    heading_h = 5 * mm
-    h = hanging_height(items, MINCHO, size, inner_w)
-    box = Box(MARGIN, BOTTOM, CONTENT_W, heading_h + h + 5 * mm)
-    canvas.setLineWidth(THIN)
-    canvas.rect(box.x, box.y, box.w, box.h)
-    canvas.setFont(GOTHIC, 9)
-    canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 9 * 0.88, "教示")
-    draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - heading_h, inner_w, MINCHO, size)
-    return box.top

@@ -18,6 +18,7 @@ are.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Final, Literal
 
@@ -40,15 +41,21 @@ __all__ = [
     "PAGE_W",
     "THICK",
     "THIN",
+    "Column",
     "block",
     "cell",
     "draw_hanging",
     "draw_header",
+    "draw_notes",
     "fit_notes",
+    "foot_box",
     "footer",
     "hanging_height",
     "header",
+    "item_table",
     "numbers",
+    "review",
+    "review_items",
     "title",
 ]
 
@@ -236,11 +243,19 @@ def header(canvas: Canvas, doc: Addressee, number: str, *, head: bool = True) ->
     )  # fmt: skip
 
 
-def title(canvas: Canvas, title: str, lead: str, top: float) -> float:
-    """The title and the lead sentence; returns their bottom."""
+def title(
+    canvas: Canvas,
+    title: str,
+    lead: str,
+    top: float,
+    *,
+    size: float = 18,
+    lead_w: float = CONTENT_W - 4 * mm,
+) -> float:
+    """The title (at most ``size`` pt) and the lead sentence, ``lead_w`` wide; returns their bottom."""
     title_box = Box(MARGIN, top - 14 * mm, CONTENT_W, 10 * mm)
-    draw_fitted(canvas, title, title_box, font=MINCHO, size=18, align="center")
-    return block(canvas, lead, MARGIN + 4 * mm, title_box.y - 3 * mm, CONTENT_W - 4 * mm, size=10)
+    draw_fitted(canvas, title, title_box, font=MINCHO, size=size, align="center")
+    return block(canvas, lead, MARGIN + 4 * mm, title_box.y - 3 * mm, lead_w, size=10)
 
 
 def numbers(canvas: Canvas, doc: Addressee, top: float) -> float:
@@ -266,10 +281,160 @@ def footer(canvas: Canvas, doc: Addressee, title: str, number: str, index: int, 
 _NOTE_SIZE: Final = 8.5
 
 
+_NOTES_X: Final = MARGIN + 2 * mm
+_NOTES_W: Final = CONTENT_W - 2 * mm
+
+
 def fit_notes(notes: list[tuple[str, str]], max_h: float) -> tuple[float, float]:
     """The font size at which ``notes`` take at most ``max_h`` (down to 6 pt), and their height."""
     size = _NOTE_SIZE
-    width = CONTENT_W - 2 * mm
+    width = _NOTES_W
     while size > 6.0 and hanging_height(notes, MINCHO, size, width) > max_h:
         size -= 0.25
     return size, hanging_height(notes, MINCHO, size, width)
+
+
+def draw_notes(canvas: Canvas, notes: Sequence[tuple[str, str]], top: float, size: float) -> None:
+    """The notes (備考), 明朝 with hanging marks, from ``top`` down at the size of :func:`fit_notes`."""
+    draw_hanging(canvas, notes, _NOTES_X, top, _NOTES_W, MINCHO, size)
+
+
+# --- the table of a notice's items --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of an :func:`item_table`: its heading and width, whether its entries are
+    amounts (right-aligned), and the largest size an entry may take (None: the table's)."""
+
+    heading: str
+    width: float
+    right: bool = False
+    max_size: float | None = None
+
+
+def item_table(
+    canvas: Canvas,
+    heading: str,
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[str]],
+    top: float,
+    floor: float,
+    *,
+    total: str,
+    total_at: int,
+    total_label: str = "合計",
+    max_row: float = 6.5 * mm,
+    max_size: float = 9.5,
+    total_step: float = 0.5,
+) -> float:
+    """The table of a notice's items (明細表) between ``top`` and ``floor``; returns its bottom.
+
+    ``heading`` above it, then a row of the column headings, one row per entry of ``rows``
+    and the 合計 row: ``total_label`` across the columns before ``total_at``, ``total`` in
+    that column (``total_step`` pt larger than the entries) and a blank cell over any
+    columns after it; all framed by a thick rule.  Rows are ``max_row`` high and entries at
+    most ``max_size`` pt; both shrink so that the table never reaches ``floor``.
+    """
+    x, w = MARGIN, CONTENT_W
+    canvas.setFont(GOTHIC, 10)
+    canvas.drawString(x, top - 10, heading)
+    top -= 5.5 * mm
+    n_rows = len(rows) + 2  # header, items, 合計
+    row = min(max_row, (top - floor) / n_rows)
+    # A 6.5 mm row takes 9.5 pt, a 3.5 mm row 6.7 pt; never below 5 pt.
+    size = max(5.0, min(max_size, row * 0.68))
+    y = top
+    cx = x
+    for column in columns:
+        cell(canvas, Box(cx, y - row, column.width, row), column.heading, label=True, size=min(8.5, size))
+        cx += column.width
+    y -= row
+    for values in rows:
+        cx = x
+        for column, value in zip(columns, values, strict=True):
+            cell(
+                canvas,
+                Box(cx, y - row, column.width, row),
+                value,
+                size=size if column.max_size is None else min(size, column.max_size),
+                align="right" if column.right else None,
+            )
+            cx += column.width
+        y -= row
+    widths = [column.width for column in columns]
+    label_w = sum(widths[:total_at])
+    cell(canvas, Box(x, y - row, label_w, row), total_label, label=True, size=min(max_size, size))
+    cell(
+        canvas, Box(x + label_w, y - row, widths[total_at], row), total, size=size + total_step, align="right"
+    )
+    if total_at + 1 < len(widths):
+        cell(canvas, Box(x + label_w + widths[total_at], y - row, sum(widths[total_at + 1 :]), row))
+    y -= row
+    canvas.setLineWidth(THICK)
+    canvas.rect(x, y, w, top - y)
+    return float(y)
+
+
+# --- the box at the foot of the page, and the 教示 --------------------------------------
+
+
+def foot_box(
+    canvas: Canvas,
+    heading: str,
+    items: Sequence[tuple[str, str]],
+    *,
+    size: float = 8.0,
+    heading_size: float = 9.0,
+    heading_h: float = 5 * mm,
+    frame: float = THIN,
+) -> float:
+    """A framed box standing on :data:`BOTTOM` across the text area; returns its top.
+
+    ``heading`` in ゴシック at ``heading_size``, then ``items`` 明朝 at ``size`` with hanging
+    marks, ``heading_h`` below the heading's top.  ``frame`` is the weight of the frame;
+    the rules drawn after it are thin again.
+    """
+    inner_w = CONTENT_W - 6 * mm
+    h = hanging_height(items, MINCHO, size, inner_w)
+    box = Box(MARGIN, BOTTOM, CONTENT_W, heading_h + h + 5 * mm)
+    canvas.setLineWidth(frame)
+    canvas.rect(box.x, box.y, box.w, box.h)
+    if frame != THIN:
+        canvas.setLineWidth(THIN)
+    canvas.setFont(GOTHIC, heading_size)
+    canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - heading_size * 0.88, heading)
+    draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - heading_h, inner_w, MINCHO, size)
+    return box.top
+
+
+def review_items(insurer_name: str, review_body: str) -> list[tuple[str, str]]:
+    """The two paragraphs of the 教示 of a 介護保険 処分, marked 「1」「2」.
+
+    行政不服審査法第82条 requires telling the addressee that a 審査請求 can be made, to
+    whom and within what time; 行政事件訴訟法第46条 requires the same of the 取消訴訟
+    (被告, 出訴期間, and that 介護保険法第196条 requires the 審査請求 first).  A 処分 on
+    保険料 (決定, 督促, 還付・充当) and one on 保険給付 (給付制限) alike go to the
+    ``review_body``, the 介護保険審査会 of the 都道府県 (介護保険法第183条, 第184条), within
+    3 months (同法第192条); the 出訴期間 is 6 months from the 裁決 (行政事件訴訟法第14条),
+    and the 被告 is the 市町村 represented by its 長 (同法第11条).
+    """
+    name = insurer_name
+    return [
+        (
+            "1　",
+            "この処分に不服がある場合は、この処分があったことを知った日の翌日から起算して3か月以内に、"
+            f"{review_body}に対して審査請求をすることができます（介護保険法第183条、第192条）。",
+        ),
+        (
+            "2　",
+            "この処分の取消しの訴えは、審査請求に対する裁決の送達を受けた日の翌日から起算して6か月以内に、"
+            f"{name}を被告として（訴訟において{name}を代表する者は{name}長となります）提起することができます"
+            "（介護保険法第196条により審査請求の裁決を経た後でなければ提起できません）。",
+        ),
+    ]
+
+
+def review(canvas: Canvas, insurer_name: str, review_body: str) -> float:
+    """The 教示 (:func:`review_items`) in a :func:`foot_box` at the foot of the page; returns its top."""
+    return foot_box(canvas, "教示", review_items(insurer_name, review_body))

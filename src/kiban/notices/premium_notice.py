@@ -24,26 +24,25 @@ from datetime import date
 from decimal import Decimal
 from typing import Final, Literal
 
-from reportlab.lib.colors import black
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from kiban.notices.checks import POSTAL, FieldChecks, check_fiscal_year, check_yen
 from kiban.notices.layout import (
-    BOTTOM,
     CONTENT_W,
-    GREY,
     MARGIN,
-    PAGE_W,
     THICK,
-    THIN,
-    block,
+    Column,
     cell,
-    draw_hanging,
     draw_header,
-    hanging_height,
+    draw_notes,
+    fit_notes,
+    footer,
+    item_table,
+    review,
+    title,
 )
-from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
+from kiban.notices.pdf import Box, new_canvas
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
 from kiban.shared.wareki import to_wareki
@@ -327,20 +326,13 @@ def _page(canvas: Canvas, notice: PremiumNotice, index: int, total: int) -> None
     y = _assessment(canvas, notice, y - 4 * mm)
     # The 教示 is pinned to the bottom and the notes follow the installment table, which
     # shrinks when it would otherwise push the notes into the 教示.
-    review_top = _review(canvas, notice)
+    review_top = review(canvas, notice.insurer_name, notice.review_body)
     notes = [("・", s) for s in _standard_notes(notice)]
-    size = 8.5
-    while size > 6.0 and hanging_height(notes, MINCHO, size, CONTENT_W - 2 * mm) > 30 * mm:
-        size -= 0.25
-    notes_h = hanging_height(notes, MINCHO, size, CONTENT_W - 2 * mm)
+    size, notes_h = fit_notes(notes, 30 * mm)
     floor = review_top + 3 * mm + (notes_h + 3 * mm if notes else 0)
     bottom = _installments(canvas, notice, y - 6 * mm, floor)
-    draw_hanging(canvas, notes, MARGIN + 2 * mm, bottom - 3 * mm, CONTENT_W - 2 * mm, MINCHO, size)
-    canvas.setFillColor(GREY)
-    canvas.setFont(MINCHO, 7)
-    footer = f"{notice.insurer_name}　{TITLES[notice.kind]}　{notice.notice_no}　{index} / {total}"
-    canvas.drawRightString(PAGE_W - MARGIN, 8 * mm, footer)
-    canvas.setFillColor(black)
+    draw_notes(canvas, notes, bottom - 3 * mm, size)
+    footer(canvas, notice, TITLES[notice.kind], notice.notice_no, index, total)
 
 
 def _header(canvas: Canvas, notice: PremiumNotice) -> float:
@@ -355,12 +347,10 @@ def _header(canvas: Canvas, notice: PremiumNotice) -> float:
 
 def _title(canvas: Canvas, notice: PremiumNotice, top: float) -> float:
     """The title and the greeting sentence; returns their bottom."""
-    title_box = Box(MARGIN, top - 14 * mm, CONTENT_W, 10 * mm)
-    draw_fitted(canvas, notice.title, title_box, font=MINCHO, size=16, align="center")
     year = wareki_fiscal_year_label(notice.fiscal_year)
     verb = "決定しました" if notice.kind == "決定" else "変更（更正）しました"
     greeting = f"あなたの{year}の介護保険料を次のとおり{verb}ので通知します。"
-    return block(canvas, greeting, MARGIN + 4 * mm, title_box.y - 3 * mm, CONTENT_W - 4 * mm, size=10)
+    return title(canvas, notice.title, greeting, top, size=16)
 
 
 def _multiplier(value: Decimal) -> str:
@@ -420,43 +410,27 @@ def _assessment(canvas: Canvas, notice: PremiumNotice, top: float) -> float:
     return y
 
 
+# The 期別 table: 徴収方法, 期別, 納期限, 金額 (the 合計 under 金額).
+_INSTALLMENT_COLUMNS: Final = (
+    Column("徴収方法", 32 * mm),
+    Column("期別", 40 * mm),
+    Column("納期限", 50 * mm),
+    Column("金額", CONTENT_W - 122 * mm, right=True),
+)
+
+
 def _installments(canvas: Canvas, notice: PremiumNotice, top: float, floor: float) -> float:
     """The 期別 table (徴収方法, 期別, 納期限, 金額, 合計) between ``top`` and ``floor``; returns its bottom."""
-    x, w = MARGIN, CONTENT_W
-    heading = "保険料の納め方（期別の内訳）"
-    canvas.setFont(GOTHIC, 10)
-    canvas.drawString(x, top - 10, heading)
-    top -= 5.5 * mm
-    # Header + one row per 期 (or one "—" row) + 合計; 6 mm rows up to 12 期, then the
-    # rows and their font shrink so the table never runs into the notes.
-    n_rows = max(1, len(notice.installments)) + 2
-    row = min(6 * mm, (top - floor) / n_rows)
-    size = max(5.0, min(9.5, row * 0.68))  # a 6 mm row takes 9.5 pt, a 3.5 mm row 6.7 pt
-    cols = (32 * mm, 40 * mm, 50 * mm, w - 122 * mm)
-    heads = ("徴収方法", "期別", "納期限", "金額")
-    y = top
-    cx = x
-    for cw, head in zip(cols, heads, strict=True):
-        cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
-        cx += cw
-    y -= row
+    # One row per 期 (or one "—" row); 6 mm rows up to 12 期, then the rows and their
+    # font shrink so the table never runs into the notes.
     rows = [
         (i.method, i.label, to_wareki(i.due_date), format_yen(i.amount)) for i in notice.installments
     ] or [("—", "—", "—", format_yen(0))]
-    for values in rows:
-        cx = x
-        for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
-            cell(canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col == 3 else None)
-            cx += cw
-        y -= row
     total = sum(i.amount for i in notice.installments)
-    label_w = sum(cols[:3])
-    cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
-    cell(canvas, Box(x + label_w, y - row, cols[3], row), format_yen(total), size=size + 0.5, align="right")
-    y -= row
-    canvas.setLineWidth(THICK)
-    canvas.rect(x, y, w, top - y)
-    return float(y)
+    return item_table(
+        canvas, "保険料の納め方（期別の内訳）", _INSTALLMENT_COLUMNS, rows, top, floor,
+        total=format_yen(total), total_at=3, max_row=6 * mm,
+    )  # fmt: skip
 
 
 def _standard_notes(notice: PremiumNotice) -> list[str]:
@@ -473,40 +447,3 @@ def _standard_notes(notice: PremiumNotice) -> list[str]:
     if notice.kind == "変更":
         notes.append("期別の内訳は、この通知による変更後のものです。すでに納められた額は差し引いてあります。")
     return notes + list(notice.notes)
-
-
-def _review(canvas: Canvas, notice: PremiumNotice) -> float:
-    """The 教示 at the foot of the page; returns its top.
-
-    行政不服審査法第82条 requires telling the addressee that a 審査請求 can be made, to
-    whom and within what time; 行政事件訴訟法第46条 requires the same of the 取消訴訟
-    (被告, 出訴期間, and that 介護保険法第196条 requires the 審査請求 first).  The
-    審査請求 goes to the 介護保険審査会 of the 都道府県 (介護保険法第183条, 第184条)
-    within 3 months (同法第192条); the 出訴期間 is 6 months from the 裁決
-    (行政事件訴訟法第14条), and the 被告 is the 市町村 represented by its 長 (同法第11条).
-    """
-    name = notice.insurer_name
-    items = [
-        (
-            "1　",
-            "この処分に不服がある場合は、この処分があったことを知った日の翌日から起算して3か月以内に、"
-            f"{notice.review_body}に対して審査請求をすることができます（介護保険法第183条、第192条）。",
-        ),
-        (
-            "2　",
-            "この処分の取消しの訴えは、審査請求に対する裁決の送達を受けた日の翌日から起算して6か月以内に、"
-            f"{name}を被告として（訴訟において{name}を代表する者は{name}長となります）提起することができます"
-            "（介護保険法第196条により審査請求の裁決を経た後でなければ提起できません）。",
-        ),
-    ]
-    inner_w = CONTENT_W - 6 * mm
-    size = 8.0
-    heading_h = 5 * mm
-    h = hanging_height(items, MINCHO, size, inner_w)
-    box = Box(MARGIN, BOTTOM, CONTENT_W, heading_h + h + 5 * mm)
-    canvas.setLineWidth(THIN)
-    canvas.rect(box.x, box.y, box.w, box.h)
-    canvas.setFont(GOTHIC, 9)
-    canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 9 * 0.88, "教示")
-    draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - heading_h, inner_w, MINCHO, size)
-    return box.top

@@ -34,16 +34,18 @@ from kiban.notices.layout import (
     PAGE_W,
     THICK,
     THIN,
+    Column,
     block,
     cell,
-    draw_hanging,
+    draw_notes,
     fit_notes,
     footer,
     header,
+    item_table,
     numbers,
     title,
 )
-from kiban.notices.pdf import GOTHIC, MINCHO, Box, new_canvas
+from kiban.notices.pdf import Box, new_canvas
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
 from kiban.shared.wareki import to_wareki
@@ -238,7 +240,7 @@ def _page(canvas: Canvas, cert: ReceiptCertificate, index: int, total: int) -> N
     size, notes_h = fit_notes(notes, 30 * mm)
     floor = attestation_top + 4 * mm + notes_h + 3 * mm
     bottom = _items(canvas, cert, y - 5 * mm, floor)
-    draw_hanging(canvas, notes, MARGIN + 2 * mm, bottom - 3 * mm, CONTENT_W - 2 * mm, MINCHO, size)
+    draw_notes(canvas, notes, bottom - 3 * mm, size)
     footer(canvas, cert, TITLE, cert.certificate_no, index, total)
 
 
@@ -268,26 +270,21 @@ def _summary(canvas: Canvas, cert: ReceiptCertificate, top: float) -> float:
     return float(y)
 
 
+# The table of the 期: the 合計 stands under 納付額.
+_ITEM_COLUMNS: Final = (
+    Column("年度", 24 * mm),
+    Column("期別", 20 * mm),
+    Column("納期限", 33 * mm),
+    Column("調定額", 30 * mm, right=True),
+    Column("納付額", 30 * mm, right=True),
+    Column("納付日", CONTENT_W - 137 * mm),
+)
+
+
 def _items(canvas: Canvas, cert: ReceiptCertificate, top: float, floor: float) -> float:
     """The table of the 期 between ``top`` and ``floor``; returns its bottom."""
-    x, w = MARGIN, CONTENT_W
-    canvas.setFont(GOTHIC, 10)
-    canvas.drawString(x, top - 10, "納付の内訳（普通徴収）")
-    top -= 5.5 * mm
-    n_rows = len(cert.items) + 2  # header, items, 合計
-    row = min(6.5 * mm, (top - floor) / n_rows)
-    size = max(5.0, min(9.5, row * 0.68))
-    cols = (24 * mm, 20 * mm, 33 * mm, 30 * mm, 30 * mm, w - 137 * mm)
-    heads = ("年度", "期別", "納期限", "調定額", "納付額", "納付日")
-    right = {3, 4}
-    y = top
-    cx = x
-    for cw, head in zip(cols, heads, strict=True):
-        cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
-        cx += cw
-    y -= row
-    for item in cert.items:
-        values = (
+    rows = [
+        (
             wareki_fiscal_year_label(item.fiscal_year),
             item.label,
             to_wareki(item.due_date),
@@ -295,26 +292,16 @@ def _items(canvas: Canvas, cert: ReceiptCertificate, top: float, floor: float) -
             format_yen(item.paid),
             "未納" if item.paid_on is None else to_wareki(item.paid_on),
         )
-        cx = x
-        for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
-            cell(canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col in right else None)
-            cx += cw
-        y -= row
-    label_w = sum(cols[:4])
-    cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
-    cell(
-        canvas,
-        Box(x + label_w, y - row, cols[4], row),
-        format_yen(cert.total_paid),
-        size=size + 0.5,
-        align="right",
-    )
-    cell(canvas, Box(x + label_w + cols[4], y - row, cols[5], row))
-    y -= row
-    canvas.setLineWidth(THICK)
-    canvas.rect(x, y, w, top - y)
+        for item in cert.items
+    ]
+    bottom = item_table(
+        canvas, "納付の内訳（普通徴収）", _ITEM_COLUMNS, rows, top, floor,
+        total=format_yen(cert.total_paid), total_at=4,
+    )  # fmt: skip
+    # This notice has always set thin rules again after the table's frame; kept, so that its
+    # PDF stays the same byte for byte.
     canvas.setLineWidth(THIN)
-    return float(y)
+    return bottom
 
 
 def _standard_notes(cert: ReceiptCertificate) -> list[str]:

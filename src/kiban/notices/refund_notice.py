@@ -32,21 +32,22 @@ from reportlab.pdfgen.canvas import Canvas
 
 from kiban.notices.checks import FieldChecks, check_addressee, check_date, check_fiscal_year, check_yen
 from kiban.notices.layout import (
-    BOTTOM,
     CONTENT_W,
     MARGIN,
     THICK,
     THIN,
+    Column,
     cell,
-    draw_hanging,
+    draw_notes,
     fit_notes,
     footer,
-    hanging_height,
     header,
+    item_table,
     numbers,
+    review,
     title,
 )
-from kiban.notices.pdf import GOTHIC, MINCHO, Box, new_canvas
+from kiban.notices.pdf import Box, new_canvas
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
 from kiban.shared.wareki import to_wareki
@@ -285,7 +286,7 @@ def _page(canvas: Canvas, notice: RefundNotice, index: int, total: int) -> None:
     y = numbers(canvas, notice, top)
     canvas.setLineWidth(THICK)
     canvas.rect(MARGIN, y, CONTENT_W, top - y)
-    review_top = _review(canvas, notice)
+    review_top = review(canvas, notice.insurer_name, notice.review_body)
     notes = [("・", s) for s in _standard_notes(notice)]
     size, notes_h = fit_notes(notes, 30 * mm)
     # From the bottom up: 教示, notes, 支払方法 (3 rows), 還付額の計算 (3 rows + the big one).
@@ -294,30 +295,26 @@ def _page(canvas: Canvas, notice: RefundNotice, index: int, total: int) -> None:
     y = _items(canvas, notice, y - 5 * mm, floor)
     y = _totals(canvas, notice, y - 3 * mm)
     y = _payment(canvas, notice, y - 3 * mm)
-    draw_hanging(canvas, notes, MARGIN + 2 * mm, y - 3 * mm, CONTENT_W - 2 * mm, MINCHO, size)
+    draw_notes(canvas, notes, y - 3 * mm, size)
     footer(canvas, notice, TITLE, notice.notice_no, index, total)
+
+
+# The table of the 過誤納: the 合計 stands under 過誤納額; the 理由 is at most 8.5 pt.
+_ITEM_COLUMNS: Final = (
+    Column("年度", 22 * mm),
+    Column("期別", 16 * mm),
+    Column("納付日", 31 * mm),
+    Column("納付額", 23 * mm, right=True),
+    Column("本来の額", 23 * mm, right=True),
+    Column("過誤納額", 23 * mm, right=True),
+    Column("理由", CONTENT_W - 138 * mm, max_size=8.5),
+)
 
 
 def _items(canvas: Canvas, notice: RefundNotice, top: float, floor: float) -> float:
     """The table of the 過誤納 between ``top`` and ``floor``; returns its bottom."""
-    x, w = MARGIN, CONTENT_W
-    canvas.setFont(GOTHIC, 10)
-    canvas.drawString(x, top - 10, "過誤納金の内訳")
-    top -= 5.5 * mm
-    n_rows = len(notice.items) + 2  # header, items, 合計
-    row = min(6.5 * mm, (top - floor) / n_rows)
-    size = max(5.0, min(9.5, row * 0.68))
-    cols = (22 * mm, 16 * mm, 31 * mm, 23 * mm, 23 * mm, 23 * mm, w - 138 * mm)
-    heads = ("年度", "期別", "納付日", "納付額", "本来の額", "過誤納額", "理由")
-    right = {3, 4, 5}
-    y = top
-    cx = x
-    for cw, head in zip(cols, heads, strict=True):
-        cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
-        cx += cw
-    y -= row
-    for item in notice.items:
-        values = (
+    rows = [
+        (
             wareki_fiscal_year_label(item.fiscal_year),
             item.label,
             to_wareki(item.paid_on),
@@ -326,31 +323,12 @@ def _items(canvas: Canvas, notice: RefundNotice, top: float, floor: float) -> fl
             format_yen(item.refund),
             item.cause,
         )
-        cx = x
-        for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
-            cell(
-                canvas,
-                Box(cx, y - row, cw, row),
-                value,
-                size=size if col != 6 else min(size, 8.5),
-                align="right" if col in right else None,
-            )
-            cx += cw
-        y -= row
-    label_w = sum(cols[:5])
-    cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.5, size))
-    cell(
-        canvas,
-        Box(x + label_w, y - row, cols[5], row),
-        format_yen(notice.total_overpaid),
-        size=size + 0.5,
-        align="right",
-    )
-    cell(canvas, Box(x + label_w + cols[5], y - row, cols[6], row))
-    y -= row
-    canvas.setLineWidth(THICK)
-    canvas.rect(x, y, w, top - y)
-    return float(y)
+        for item in notice.items
+    ]
+    return item_table(
+        canvas, "過誤納金の内訳", _ITEM_COLUMNS, rows, top, floor,
+        total=format_yen(notice.total_overpaid), total_at=5,
+    )  # fmt: skip
 
 
 def _totals(canvas: Canvas, notice: RefundNotice, top: float) -> float:
@@ -431,39 +409,3 @@ def _standard_notes(notice: RefundNotice) -> list[str]:
         notes.append("この通知書と本人確認書類をお持ちのうえ、上記の受取場所でお受け取りください。")
     notes.append(PRESCRIPTION_NOTE)
     return notes + list(notice.notes)
-
-
-def _review(canvas: Canvas, notice: RefundNotice) -> float:
-    """The 教示 at the foot of the page; returns its top.
-
-    The same text as the 決定通知書's (premium_notice._review): the 還付 (and any 充当) is
-    a 処分 on 保険料 reviewable by the 介護保険審査会 (介護保険法第183条), told per
-    行政不服審査法第82条 and 行政事件訴訟法第46条; 3 months to request (同法第192条),
-    6 months to sue after the 裁決 (行政事件訴訟法第14条), the 市町村 as 被告 represented
-    by its 長 (同法第11条), the 審査請求 first (介護保険法第196条).
-    """
-    name = notice.insurer_name
-    items = [
-        (
-            "1　",
-            "この処分に不服がある場合は、この処分があったことを知った日の翌日から起算して3か月以内に、"
-            f"{notice.review_body}に対して審査請求をすることができます（介護保険法第183条、第192条）。",
-        ),
-        (
-            "2　",
-            "この処分の取消しの訴えは、審査請求に対する裁決の送達を受けた日の翌日から起算して6か月以内に、"
-            f"{name}を被告として（訴訟において{name}を代表する者は{name}長となります）提起することができます"
-            "（介護保険法第196条により審査請求の裁決を経た後でなければ提起できません）。",
-        ),
-    ]
-    inner_w = CONTENT_W - 6 * mm
-    size = 8.0
-    heading_h = 5 * mm
-    h = hanging_height(items, MINCHO, size, inner_w)
-    box = Box(MARGIN, BOTTOM, CONTENT_W, heading_h + h + 5 * mm)
-    canvas.setLineWidth(THIN)
-    canvas.rect(box.x, box.y, box.w, box.h)
-    canvas.setFont(GOTHIC, 9)
-    canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 9 * 0.88, "教示")
-    draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - heading_h, inner_w, MINCHO, size)
-    return box.top

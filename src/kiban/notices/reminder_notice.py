@@ -28,18 +28,22 @@ from reportlab.pdfgen.canvas import Canvas
 
 from kiban.notices.checks import POSTAL, FieldChecks, check_date, check_fiscal_year, check_yen
 from kiban.notices.layout import (
-    BOTTOM,
     CONTENT_W,
-    GREY,
     MARGIN,
-    PAGE_W,
     THICK,
     THIN,
+    Column,
     block,
     cell,
     draw_hanging,
-    draw_header,
+    draw_notes,
+    fit_notes,
+    foot_box,
+    footer,
     hanging_height,
+    header,
+    item_table,
+    numbers,
 )
 from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
 from kiban.shared.fiscal import wareki_fiscal_year_label
@@ -237,25 +241,18 @@ def render(notices: Sequence[ReminderNotice]) -> bytes:
 # --- layout -----------------------------------------------------------------------------
 
 _RED: Final = Color(0.72, 0.0, 0.0)
-_NOTE_SIZE: Final = 8.5
 
 
 def _page(canvas: Canvas, notice: ReminderNotice, index: int, total: int) -> None:
-    y = draw_header(
-        canvas, postal_code=notice.postal_code, address=notice.address, katagaki=notice.katagaki,
-        name=notice.name, name_kana=None, issued_on=notice.issued_on,
-        number_line=f"通知番号　{notice.notice_no}", insurer_name=notice.insurer_name,
-        insurer_no=notice.insurer_no, office=notice.office, office_phone=notice.office_phone,
-    )  # fmt: skip
+    y = header(canvas, notice, f"通知番号　{notice.notice_no}")
     y = _title(canvas, y)
     y = _summary(canvas, notice, y - 3 * mm)
     consult_top = _consult(canvas, notice)
     warnings = [("■", SEIZURE_WARNING), ("■", RESTRICTION_WARNING)]
     notes = [("・", s) for s in _notes(notice)]
     width = CONTENT_W - 2 * mm
-    size = _NOTE_SIZE
-    while size > 6.0 and hanging_height(warnings + notes, MINCHO, size, width) > 50 * mm:
-        size -= 0.25
+    # The warnings and the notes share one size, at which both together take at most 50 mm.
+    size, _ = fit_notes(warnings + notes, 50 * mm)
     notes_h = hanging_height(notes, MINCHO, size, width)
     warn_h = hanging_height(warnings, GOTHIC, size, width - 4 * mm) + 4 * mm
     floor = consult_top + 3 * mm + notes_h + 3 * mm + warn_h + 3 * mm
@@ -267,13 +264,8 @@ def _page(canvas: Canvas, notice: ReminderNotice, index: int, total: int) -> Non
     canvas.rect(MARGIN, top - warn_h, CONTENT_W, warn_h)
     canvas.setStrokeColor(black)
     draw_hanging(canvas, warnings, MARGIN + 2 * mm, top - 2 * mm, width - 4 * mm, GOTHIC, size)
-    draw_hanging(canvas, notes, MARGIN + 2 * mm, top - warn_h - 3 * mm, width, MINCHO, size)
-    canvas.setFillColor(GREY)
-    canvas.setFont(MINCHO, 7)
-    canvas.drawRightString(
-        PAGE_W - MARGIN, 8 * mm, f"{notice.insurer_name}　{TITLE}　{notice.notice_no}　{index} / {total}"
-    )
-    canvas.setFillColor(black)
+    draw_notes(canvas, notes, top - warn_h - 3 * mm, size)
+    footer(canvas, notice, TITLE, notice.notice_no, index, total)
 
 
 def _title(canvas: Canvas, top: float) -> float:
@@ -297,12 +289,7 @@ def _summary(canvas: Canvas, notice: ReminderNotice, top: float) -> float:
     half = w / 2
     lw = 32 * mm
     row = 6.5 * mm
-    y = top
-    cell(canvas, Box(x, y - row, lw, row), "被保険者番号", label=True, size=8.5)
-    cell(canvas, Box(x + lw, y - row, half - lw, row), notice.insured_no)
-    cell(canvas, Box(x + half, y - row, lw, row), "宛名番号", label=True, size=8.5)
-    cell(canvas, Box(x + half + lw, y - row, half - lw, row), notice.person_no)
-    y -= row
+    y = numbers(canvas, notice, top)
     cell(canvas, Box(x, y - row, lw, row), "滞納額", label=True, size=8.5)
     cell(canvas, Box(x + lw, y - row, half - lw, row), format_yen(notice.total_unpaid), align="right")
     cell(canvas, Box(x + half, y - row, lw, row), "督促手数料", label=True, size=8.5)
@@ -331,49 +318,41 @@ def _summary(canvas: Canvas, notice: ReminderNotice, top: float) -> float:
     return float(y)
 
 
+# The 期 table with the 督促日 of each: the 合計 stands under 未納額.
+_ITEM_COLUMNS: Final = (
+    Column("年度", 20 * mm),
+    Column("期別", 15 * mm),
+    Column("納期限", 28 * mm),
+    Column("督促日", 28 * mm),
+    Column("調定額", 22 * mm, right=True),
+    Column("未納額", 22 * mm, right=True),
+    Column("納付番号", CONTENT_W - 135 * mm),
+)
+
+
 def _items(canvas: Canvas, notice: ReminderNotice, top: float, floor: float) -> float:
     """The 期 table (with the 督促日 of each) between ``top`` and ``floor``; returns its bottom."""
-    x, w = MARGIN, CONTENT_W
-    canvas.setFont(GOTHIC, 10)
-    canvas.drawString(x, top - 10, "滞納している保険料（督促済みの期別）")
-    top -= 5.5 * mm
-    n_rows = len(notice.items) + 2
-    row = min(6.0 * mm, (top - floor) / n_rows)
-    size = max(5.0, min(9.0, row * 0.68))
-    cols = (20 * mm, 15 * mm, 28 * mm, 28 * mm, 22 * mm, 22 * mm, w - 135 * mm)
-    heads = ("年度", "期別", "納期限", "督促日", "調定額", "未納額", "納付番号")
-    right = {4, 5}
-    y = top
-    cx = x
-    for cw, head in zip(cols, heads, strict=True):
-        cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
-        cx += cw
-    y -= row
-    for item in notice.items:
-        values = (
-            wareki_fiscal_year_label(item.fiscal_year), item.label, to_wareki(item.due_date),
-            to_wareki(item.demanded_on), format_yen(item.amount), format_yen(item.unpaid), item.payment_no,
-        )  # fmt: skip
-        cx = x
-        for col, (cw, value) in enumerate(zip(cols, values, strict=True)):
-            cell(canvas, Box(cx, y - row, cw, row), value, size=size, align="right" if col in right else None)
-            cx += cw
-        y -= row
-    label_w = sum(cols[:5])
-    cell(canvas, Box(x, y - row, label_w, row), "合計", label=True, size=min(9.0, size))
-    cell(
-        canvas,
-        Box(x + label_w, y - row, cols[5], row),
-        format_yen(notice.total_unpaid),
-        size=size,
-        align="right",
-    )
-    cell(canvas, Box(x + label_w + cols[5], y - row, cols[6], row))
-    y -= row
-    canvas.setLineWidth(THICK)
-    canvas.rect(x, y, w, top - y)
+    rows = [
+        (
+            wareki_fiscal_year_label(item.fiscal_year),
+            item.label,
+            to_wareki(item.due_date),
+            to_wareki(item.demanded_on),
+            format_yen(item.amount),
+            format_yen(item.unpaid),
+            item.payment_no,
+        )
+        for item in notice.items
+    ]
+    # Up to 24 期: lower rows and a smaller font than the 督促状's, the 合計 no larger.
+    bottom = item_table(
+        canvas, "滞納している保険料（督促済みの期別）", _ITEM_COLUMNS, rows, top, floor,
+        total=format_yen(notice.total_unpaid), total_at=5, max_row=6.0 * mm, max_size=9.0, total_step=0.0,
+    )  # fmt: skip
+    # This notice has always set thin rules again after the table's frame; kept, so that its
+    # PDF stays the same byte for byte.
     canvas.setLineWidth(THIN)
-    return float(y)
+    return bottom
 
 
 def _notes(notice: ReminderNotice) -> list[str]:
@@ -389,15 +368,8 @@ def _notes(notice: ReminderNotice) -> list[str]:
 
 def _consult(canvas: Canvas, notice: ReminderNotice) -> float:
     """The 納付相談 box at the foot (where a 督促状 has its 教示); returns its top."""
-    inner_w = CONTENT_W - 6 * mm
-    size = 9.0
     lines = [("", CONSULT), ("", f"{notice.office}　電話 {notice.office_phone}")]
-    h = hanging_height(lines, MINCHO, size, inner_w)
-    box = Box(MARGIN, BOTTOM, CONTENT_W, 5.5 * mm + h + 5 * mm)
-    canvas.setLineWidth(THICK)
-    canvas.rect(box.x, box.y, box.w, box.h)
-    canvas.setLineWidth(THIN)
-    canvas.setFont(GOTHIC, 10)
-    canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 10 * 0.88, "納付のご相談")
-    draw_hanging(canvas, lines, box.x + 3 * mm, box.top - 2.5 * mm - 5.5 * mm, inner_w, MINCHO, size)
-    return box.top
+    # Larger and more heavily framed than a 教示: the call to consult is the point of a 催告書.
+    return foot_box(
+        canvas, "納付のご相談", lines, size=9.0, heading_size=10.0, heading_h=5.5 * mm, frame=THICK
+    )

@@ -29,26 +29,27 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final, Literal
 
-from reportlab.lib.colors import black
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from kiban.notices.checks import POSTAL, FieldChecks, check_date, check_fiscal_year, check_yen
 from kiban.notices.layout import (
-    BOTTOM,
     CONTENT_W,
-    GREY,
     MARGIN,
-    PAGE_W,
     THICK,
     THIN,
-    block,
+    Column,
     cell,
-    draw_hanging,
-    draw_header,
-    hanging_height,
+    draw_notes,
+    fit_notes,
+    foot_box,
+    footer,
+    header,
+    item_table,
+    review,
+    title,
 )
-from kiban.notices.pdf import GOTHIC, MINCHO, Box, draw_fitted, new_canvas
+from kiban.notices.pdf import Box, new_canvas
 from kiban.shared.fiscal import wareki_fiscal_year_label
 from kiban.shared.money import format_yen
 from kiban.shared.wareki import to_wareki
@@ -258,30 +259,18 @@ def render(notices: Sequence[RestrictionNotice]) -> bytes:
 
 
 def _page(canvas: Canvas, n: RestrictionNotice, index: int, total: int) -> None:
-    y = draw_header(
-        canvas, postal_code=n.postal_code, address=n.address, katagaki=n.katagaki, name=n.name, name_kana=None,
-        issued_on=n.issued_on, number_line=f"通知番号　{n.notice_no}", insurer_name=n.insurer_name,
-        insurer_no=n.insurer_no, office=n.office, office_phone=n.office_phone,
-    )  # fmt: skip
-    title = Box(MARGIN, y - 14 * mm, CONTENT_W, 10 * mm)
-    draw_fitted(canvas, n.title, title, font=MINCHO, size=16, align="center")
-    y = block(canvas, _LEADS[n.kind], MARGIN + 4 * mm, title.y - 3 * mm, CONTENT_W - 8 * mm, size=10)
+    y = header(canvas, n, f"通知番号　{n.notice_no}")
+    y = title(canvas, n.title, _LEADS[n.kind], y, size=16, lead_w=CONTENT_W - 8 * mm)
     y = _summary(canvas, n, y - 4 * mm)
-    foot_top = _review(canvas, n) if n.kind != "change_advance" else _reply(canvas, n)
-    notes = [("・", s) for s in (*_EXPLAIN[n.kind], *n.notes)]
-    width = CONTENT_W - 2 * mm
-    size = 8.5
-    while size > 6.0 and hanging_height(notes, MINCHO, size, width) > 40 * mm:
-        size -= 0.25
-    floor = foot_top + 3 * mm + hanging_height(notes, MINCHO, size, width) + 3 * mm
-    bottom = _items(canvas, n, y - 5 * mm, floor)
-    draw_hanging(canvas, notes, MARGIN + 2 * mm, bottom - 3 * mm, width, MINCHO, size)
-    canvas.setFillColor(GREY)
-    canvas.setFont(MINCHO, 7)
-    canvas.drawRightString(
-        PAGE_W - MARGIN, 8 * mm, f"{n.insurer_name}　{n.title}　{n.notice_no}　{index} / {total}"
+    foot_top = (
+        review(canvas, n.insurer_name, n.review_body) if n.kind != "change_advance" else _reply(canvas, n)
     )
-    canvas.setFillColor(black)
+    notes = [("・", s) for s in (*_EXPLAIN[n.kind], *n.notes)]
+    size, notes_h = fit_notes(notes, 40 * mm)
+    floor = foot_top + 3 * mm + notes_h + 3 * mm
+    bottom = _items(canvas, n, y - 5 * mm, floor)
+    draw_notes(canvas, notes, bottom - 3 * mm, size)
+    footer(canvas, n, n.title, n.notice_no, index, total)
 
 
 def _summary(canvas: Canvas, n: RestrictionNotice, top: float) -> float:
@@ -330,66 +319,38 @@ def _summary(canvas: Canvas, n: RestrictionNotice, top: float) -> float:
     return float(y)
 
 
+_ITEM_COLUMNS: Final = (
+    Column("年度", 35 * mm),
+    Column("期別", 30 * mm),
+    Column("納期限", 45 * mm),
+    Column("未納額", CONTENT_W - 110 * mm, right=True),
+)
+
+
 def _items(canvas: Canvas, n: RestrictionNotice, top: float, floor: float) -> float:
-    x, w = MARGIN, CONTENT_W
-    canvas.setFont(GOTHIC, 10)
+    """The 期 in arrears (or extinguished by 時効) and the 滞納額 in all; returns the bottom."""
     heading = "時効により徴収権が消滅した保険料" if n.kind == "reduction_decision" else "滞納している保険料"
-    canvas.drawString(x, top - 10, heading)
-    top -= 5.5 * mm
-    row = min(6.0 * mm, (top - floor) / (len(n.items) + 2))
-    size = max(5.0, min(9.0, row * 0.68))
-    cols = (35 * mm, 30 * mm, 45 * mm, w - 110 * mm)
-    y = top
-    cx = x
-    for cw, head in zip(cols, ("年度", "期別", "納期限", "未納額"), strict=True):
-        cell(canvas, Box(cx, y - row, cw, row), head, label=True, size=min(8.5, size))
-        cx += cw
-    y -= row
-    for item in n.items:
-        cx = x
-        values = (
-            wareki_fiscal_year_label(item.fiscal_year),
-            item.label,
-            to_wareki(item.due_date),
-            format_yen(item.unpaid),
-        )
-        for col, (cw, v) in enumerate(zip(cols, values, strict=True)):
-            cell(canvas, Box(cx, y - row, cw, row), v, size=size, align="right" if col == 3 else None)
-            cx += cw
-        y -= row
-    total_label = "合計" if n.kind == "reduction_decision" else "合計（滞納額）"
-    cell(canvas, Box(x, y - row, sum(cols[:3]), row), total_label, label=True, size=min(9.0, size))
-    cell(
-        canvas,
-        Box(x + sum(cols[:3]), y - row, cols[3], row),
-        format_yen(n.total_arrears),
-        size=size,
-        align="right",
-    )
-    y -= row
-    canvas.setLineWidth(THICK)
-    canvas.rect(x, y, w, top - y)
+    rows = [
+        (wareki_fiscal_year_label(i.fiscal_year), i.label, to_wareki(i.due_date), format_yen(i.unpaid))
+        for i in n.items
+    ]
+    # The 合計 is the 滞納額 in all, which may exceed the items printed.
+    bottom = item_table(
+        canvas, heading, _ITEM_COLUMNS, rows, top, floor,
+        total=format_yen(n.total_arrears), total_at=3,
+        total_label="合計" if n.kind == "reduction_decision" else "合計（滞納額）",
+        max_row=6.0 * mm, max_size=9.0, total_step=0.0,
+    )  # fmt: skip
+    # This notice has always set thin rules again after the table's frame; kept, so that its
+    # PDF stays the same byte for byte.
     canvas.setLineWidth(THIN)
-    return float(y)
-
-
-def _box(canvas: Canvas, heading: str, items: list[tuple[str, str]]) -> float:
-    inner_w = CONTENT_W - 6 * mm
-    size = 8.0
-    h = hanging_height(items, MINCHO, size, inner_w)
-    box = Box(MARGIN, BOTTOM, CONTENT_W, 5 * mm + h + 5 * mm)
-    canvas.setLineWidth(THIN)
-    canvas.rect(box.x, box.y, box.w, box.h)
-    canvas.setFont(GOTHIC, 9)
-    canvas.drawString(box.x + 3 * mm, box.top - 2.5 * mm - 9 * 0.88, heading)
-    draw_hanging(canvas, items, box.x + 3 * mm, box.top - 2.5 * mm - 5 * mm, inner_w, MINCHO, size)
-    return box.top
+    return bottom
 
 
 def _reply(canvas: Canvas, n: RestrictionNotice) -> float:
     """弁明の機会 (行政手続法第13条第1項第2号, 第29条: 弁明は書面で, 第30条: 期限の通知)."""
     assert n.reply_by is not None
-    return _box(
+    return foot_box(
         canvas,
         "弁明の機会の付与",
         [
@@ -397,21 +358,5 @@ def _reply(canvas: Canvas, n: RestrictionNotice) -> float:
                     "提出してください（行政手続法第13条第1項第2号、第29条、第30条）。"),
             ("2　", "災害・生計維持者の死亡・事業の休廃止等、保険料を納付できない特別の事情がある場合は、その事情を"
                     "証明する書類を添えてお申し出ください。"),
-        ],
-    )  # fmt: skip
-
-
-def _review(canvas: Canvas, n: RestrictionNotice) -> float:
-    """The 教示 of a decision (保険給付に関する処分: 介護保険法第183条, 第192条, 第196条; 行政事件訴訟法第14条)."""
-    name = n.insurer_name
-    return _box(
-        canvas,
-        "教示",
-        [
-            ("1　", "この処分に不服がある場合は、この処分があったことを知った日の翌日から起算して3か月以内に、"
-                    f"{n.review_body}に対して審査請求をすることができます（介護保険法第183条、第192条）。"),
-            ("2　", "この処分の取消しの訴えは、審査請求に対する裁決の送達を受けた日の翌日から起算して6か月以内に、"
-                    f"{name}を被告として（訴訟において{name}を代表する者は{name}長となります）提起することができます"
-                    "（介護保険法第196条により審査請求の裁決を経た後でなければ提起できません）。"),
         ],
     )  # fmt: skip
