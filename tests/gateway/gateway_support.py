@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import secrets
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,7 +46,7 @@ class Network:
         return protocol.sign_permit(
             key or self.signing,
             Permit(
-                permit_id=uuid.uuid4().hex,
+                permit_id=protocol.new_id(),
                 inquirer_agency=inquirer,
                 provider_agency=provider,
                 provider_token=provider_token,
@@ -146,7 +145,7 @@ def request_for(
     permit: Permit, inquirer_key: X25519PrivateKey, request_id: str | None = None
 ) -> ProvisionRequest:
     return ProvisionRequest(
-        request_id=request_id or uuid.uuid4().hex,
+        request_id=request_id or protocol.new_id(),
         permit=permit.to_json(),
         inquirer_public_key=protocol.b64e(protocol.public_bytes(inquirer_key)),
         sent_at=protocol.iso(protocol.utcnow()),

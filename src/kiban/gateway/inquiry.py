@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,7 +79,7 @@ def open_inquiry(
     subject = subject_of(conn, person_id)
     detail = {"gateway": "inquiry", "provider": provider_agency, "dataset": dataset, "items": list(asked)}
     guard.require(conn, ctx, action=Action.VIEW, subjects=[subject], detail=detail)
-    request_id = uuid.uuid4().hex
+    request_id = protocol.new_id()
     entry = load_permit_list().check(
         inquirer_agency=inquirer_agency,
         provider_agency=provider_agency,

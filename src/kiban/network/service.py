@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -271,7 +270,7 @@ class Network:
             permit = p.sign_permit(
                 self._signing,
                 p.Permit(
-                    permit_id=uuid.uuid4().hex,
+                    permit_id=p.new_id(),
                     inquirer_agency=req.inquirer_agency,
                     provider_agency=req.provider_agency,
                     provider_token=provider_token,
