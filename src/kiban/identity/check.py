@@ -25,11 +25,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import typer
-from sqlalchemy import Connection, Engine, func, insert, text, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from kiban.identity import tables as t
+from kiban.identity.repo import IdentityError
 from kiban.identity.vault import COLUMN, TABLE
 from kiban.security import audit, guard, keys
+from kiban.security import tables as st
 from kiban.security.context import AccessContext, Action
 from kiban.shared import mynumber
 
@@ -420,10 +422,6 @@ class CheckRun:
 
 
 def _run_query() -> Any:
-    from sqlalchemy import select
-
-    from kiban.security import tables as st
-
     return (
         select(t.check_run, st.staff.c.code.label("staff_code"))
         .select_from(t.check_run.outerjoin(st.staff, st.staff.c.staff_id == t.check_run.c.staff_id))
@@ -445,10 +443,6 @@ def list_runs(conn: Connection, ctx: AccessContext, *, limit: int = 20) -> list[
 
 def run_detail(conn: Connection, ctx: AccessContext, run_id: int) -> tuple[CheckRun, list[Anomaly]]:
     """One run and its 確認リスト. The list names 宛名番号, so the view is logged with them."""
-    from sqlalchemy import select
-
-    from kiban.identity.repo import IdentityError
-
     # The grant first (a refusal is logged): without one, nothing is said about the run.
     guard.require(conn, ctx, action=Action.VIEW, log=False)
     row = conn.execute(_run_query().where(t.check_run.c.run_id == run_id)).first()
