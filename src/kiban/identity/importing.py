@@ -234,10 +234,16 @@ def record_rejection(
     staff_id: int | None,
     errors: Sequence[RowError],
     rows: int,
+    import_id: int | None = None,
 ) -> int:
-    """Keep the rejected import and its error list (own transaction: the import's was rolled back)."""
+    """Keep the rejected import and its error list (own transaction: the import's was rolled back).
+
+    ``import_id``: an import recorded as running in its own committed transaction (the full load),
+    now rejected; without it a new record is made.
+    """
     with engine.begin() as conn:
-        import_id = begin(conn, kind=kind, file_name=file_name, sha=sha, staff_id=staff_id)
+        if import_id is None:
+            import_id = begin(conn, kind=kind, file_name=file_name, sha=sha, staff_id=staff_id)
         if errors:
             seen: set[tuple[int, str]] = set()
             params = []
@@ -261,6 +267,25 @@ def record_rejection(
             .values(status="rejected", row_count=rows, error_count=len(errors), finished_at=t.func_now())
         )
     return import_id
+
+
+def running(conn: Connection, kind: str) -> list[int]:
+    """Imports of ``kind`` recorded as running."""
+    found = conn.execute(
+        select(t.import_batch.c.import_id).where(
+            t.import_batch.c.kind == kind, t.import_batch.c.status == "running"
+        )
+    )
+    return [int(i) for i in found.scalars()]
+
+
+def fail(conn: Connection, import_id: int) -> None:
+    """A running import that stopped on something other than its data (status ``failed``)."""
+    conn.execute(
+        update(t.import_batch)
+        .where(t.import_batch.c.import_id == import_id, t.import_batch.c.status == "running")
+        .values(status="failed", finished_at=t.func_now())
+    )
 
 
 def error_list(conn: Connection, import_id: int) -> list[RowError]:

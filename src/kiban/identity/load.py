@@ -47,11 +47,12 @@ from typing import Any, Final
 
 import psycopg
 import typer
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, func, select
 from sqlalchemy.pool import NullPool
 
 from kiban.db import outbox
-from kiban.identity import importing, model, vault
+from kiban.identity import importing, model, staging, vault
+from kiban.identity import tables as t
 from kiban.identity.importing import MAX_ERRORS, ImportRejected, ImportResult, Row, RowError
 from kiban.identity.repo import IdentityError
 from kiban.security import audit, guard, keys
@@ -71,23 +72,23 @@ SMALL_FILE: Final = 30_000  # rows; fewer are checked in this process (starting 
 _COPY: Final = {
     "person": "person_id, city_code, person_no, integrated_no, import_id",
     "household": "household_id, city_code, household_no",
-    "person_version": "person_id, valid, family_name, given_name, family_kana, given_kana, sex, birth_date, "
+    "person_version": "version_id, person_id, valid, family_name, given_name, family_kana, given_kana, sex, birth_date, "
     "postal_code, address, katagaki, in_city, district_code, resident_class, resident_on, nonresident_on, "
     "nonresident_reason, kana_key, name_key, address_key, change_reason, recorded_by",
-    "household_member": "household_id, person_id, relation, is_head, valid, join_reason, recorded_by",
+    "household_member": "member_id, household_id, person_id, relation, is_head, valid, join_reason, recorded_by",
     "my_number_vault": "person_id, ciphertext, blind_index, source, registered_by, import_id",
 }
-# The no-overlap rule of migration 0015 is a row trigger (an advisory lock and a lookup per row):
-# off for the COPY, and the loaded rows are checked at once instead, the way kiban.identity.check
-# does — sorted by start, any overlap shows between neighbours.
-_PERIOD_TRIGGERS: Final = {
-    "person_version": "person_version_no_overlap",
-    "household_member": "household_member_no_overlap",
-}
+# The no-overlap rule of migration 0015 is a row trigger (an advisory lock and a lookup per row): the
+# staging tables get it after the COPY, and the loaded rows are checked at once instead, the way
+# kiban.identity.check does — sorted by start, any overlap shows between neighbours.
+_PERIOD_TABLES: Final = ("person_version", "household_member")
 _OVERLAP: Final = """
 SELECT person_id FROM (
     SELECT person_id, valid, lag(valid) OVER (PARTITION BY person_id ORDER BY lower(valid), {key}) AS prev
-      FROM identity.{table} WHERE superseded_at IS NULL) s
+      FROM {schema}.{table}
+     WHERE superseded_at IS NULL
+       AND person_id IN (SELECT person_id FROM {schema}.{table} WHERE superseded_at IS NULL
+                          GROUP BY person_id HAVING count(*) > 1)) s
  WHERE prev && valid LIMIT 1
 """
 
@@ -132,6 +133,8 @@ class _Params:
     person_id: int  # the first reserved id of each kind; row on line L gets start + L - 2
     serial: int
     household_id: int
+    version_id: int
+    member_id: int
     today: str
 
 
@@ -143,7 +146,7 @@ class _Done:
     residents: int = 0
     households: int = 0
     errors: list[RowError] = field(default_factory=list)
-    copy: dict[str, bytes] = field(default_factory=dict)
+    copied: bool = False  # the chunk's rows are in the staging tables
 
 
 # -- checking one line --------------------------------------------------------------------------
@@ -261,11 +264,13 @@ def _escape(value: str | None) -> str | None:
 # -- one chunk (in a worker process) ------------------------------------------------------------
 
 _VAULT: keys.Vault | None = None
+_CONN: psycopg.Connection[Any] | None = None
 
 
 def _init_worker(url: str, expected: tuple[Any, ...]) -> None:
-    """Each worker reads the keys itself (data keys are never pickled) and checks they are the parent's."""
-    global _VAULT
+    """Each worker reads the keys itself (data keys are never pickled) and checks they are the parent's;
+    it COPYs its rows into the staging tables over its own connection."""
+    global _VAULT, _CONN
     engine = create_engine(url, poolclass=NullPool)
     with engine.connect() as conn:
         found = keys.Vault.load(conn)
@@ -273,16 +278,38 @@ def _init_worker(url: str, expected: tuple[Any, ...]) -> None:
     if _key_check(found) != expected:
         raise keys.KeyVaultError("作業プロセスの暗号鍵が親プロセスと一致しません（KIBAN_KEY_FILE を確認）")
     _VAULT = found
+    _CONN = _copy_connection(_libpq(url))
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _copy_connection(url: str) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(url)
+    # The staging rows need no synchronous commit: the swap's commit flushes the WAL before it.
+    conn.execute("SET synchronous_commit = off")
+    conn.commit()
+    return conn
 
 
 def _key_check(v: keys.Vault) -> tuple[Any, ...]:
     return (v.active.version, v.active.fingerprint(), v.blind_index("kiban.identity.load"))
 
 
-def _process(p: _Params, first_line: int, chunk: bytes, emit: bool, v: keys.Vault | None = None) -> _Done:
-    """Check (and, while the file is clean, key, encrypt and format for COPY) one chunk of lines."""
+def _process(
+    p: _Params,
+    first_line: int,
+    chunk: bytes,
+    emit: bool,
+    v: keys.Vault | None = None,
+    conn: psycopg.Connection[Any] | None = None,
+) -> _Done:
+    """Check one chunk of lines and, while the file is clean, key, encrypt and COPY them into the
+    staging tables (one transaction per chunk, over this worker's connection or ``conn``)."""
     v = v or _VAULT
-    assert v is not None
+    conn = conn or _CONN
+    assert v is not None and conn is not None
     done = _Done()
     errors = done.errors
     try:
@@ -297,6 +324,7 @@ def _process(p: _Params, first_line: int, chunk: bytes, emit: bool, v: keys.Vaul
     out: dict[str, list[str]] = {name: [] for name in _COPY}
     person, household, version, member, number = (out[n] for n in _COPY)  # in _COPY order
     staff, import_id, n = p.staff_id, p.import_id, r"\N"
+    numbers: list[tuple[int, str]] = []  # (person id, 個人番号) to seal
     head_no: str | None = None
     head_line = 0
     household_id = 0
@@ -356,22 +384,32 @@ def _process(p: _Params, first_line: int, chunk: bytes, emit: bool, v: keys.Vaul
         )
         since = nonresident_on if cls == NON_RESIDENT else resident_on
         version.append(
-            f"{pid}\t[{since},)\t{fam}\t{giv or ''}\t{fkana}\t{gkana or ''}\t{sex}\t{birth}\t{postal or n}\t"
+            f"{p.version_id + line_no - 2}\t{pid}\t[{since},)\t{fam}\t{giv or ''}\t{fkana}\t{gkana or ''}\t{sex}\t{birth}\t{postal or n}\t"
             f"{addr}\t{kata or n}\t{'t' if cls == RESIDENT else 'f'}\t{district or n}\t{cls}\t"
             f"{resident_on or n}\t{nonresident_on or n}\t{reason or n}\t{kana_key}\t{name_key}\t{address_key}\t"
             f"{REASON}\t{staff}\n"
         )
         if household_no is not None:
             member.append(
-                f"{household_id}\t{pid}\t{relation}\t{'t' if relation == '世帯主' else 'f'}\t[{resident_on},)\t"
+                f"{p.member_id + line_no - 2}\t{household_id}\t{pid}\t{relation}\t{'t' if relation == '世帯主' else 'f'}\t[{resident_on},)\t"
                 f"{REASON}\t{staff}\n"
             )
-        sealed = vault.seal(v, pid, digits)  # type: ignore[arg-type]
-        number.append(
-            f"{pid}\t\\\\x{sealed.ciphertext.hex()}\t\\\\x{sealed.blind_index.hex()}\t{REASON}\t{staff}\t{import_id}\n"
-        )
+        numbers.append((pid, digits))  # type: ignore[arg-type]
     if emit and not errors:
-        done.copy = {name: "".join(lines).encode() for name, lines in out.items()}
+        # The vault's rows at once: one CSPRNG read for the nonces, the HMAC key's blocks hashed once.
+        sealed = v.encrypt_many(numbers, table=vault.TABLE, column=vault.COLUMN)
+        blind = v.blind_indexes([digits for _pid, digits in numbers])
+        tail = f"\t{REASON}\t{staff}\t{import_id}\n"
+        number.extend(
+            f"{pid}\t\\\\x{c.hex()}\t\\\\x{b.hex()}{tail}"
+            for (pid, _d), c, b in zip(numbers, sealed, blind, strict=True)
+        )
+        with conn.transaction():
+            for table, columns in _COPY.items():
+                if out[table]:
+                    with conn.cursor().copy(f"COPY {staging.SCHEMA}.{table} ({columns}) FROM STDIN") as copy:
+                        copy.write("".join(out[table]).encode())
+        done.copied = True
     return done
 
 
@@ -405,6 +443,10 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def _worker_count(n: int | None, lines: int) -> int:
+    return n or (default_workers() if lines > SMALL_FILE else 1)
+
+
 def load_registry(
     engine: Engine,
     path: Path | str,
@@ -416,9 +458,11 @@ def load_registry(
 ) -> RegistryLoadResult:
     """Import ``jumin.csv`` (the whole registry) into an empty hub, all or nothing.
 
-    ``ctx`` defaults to the batch principal (purpose atena.import). ``workers`` processes check and
-    encrypt (default: the cores, or this process alone for a small file; 1 = in this process). ``progress(stage, done, total)`` is called per
-    chunk of rows and per rebuilt index. Raises ``ImportRejected`` (the error list) or ``HubNotEmpty``.
+    ``ctx`` defaults to the batch principal (purpose atena.import). ``workers`` processes check,
+    encrypt and COPY, and as many sessions build the indexes (default: the cores, or this process
+    alone for a small file; 1 = in this process). ``progress(stage, done, total)`` is called per
+    chunk of rows and per step of the rebuild. Raises ``ImportRejected`` (the error list) or
+    ``HubNotEmpty``; the import is recorded as running while it runs (取込中).
     """
     started = time.perf_counter()
     path = Path(path)
@@ -431,6 +475,8 @@ def load_registry(
             ctx = batch_context(conn, Business.ATENA, "atena.import", f"住民記録 全件取込 {path.name}")
     sha = importing.digest(data)
     rows = 0
+    import_id: int | None = None
+    url = engine.url.render_as_string(hide_password=False)
     try:
         with engine.begin() as conn:
             guard.require(conn, ctx, action=Action.CREATE, log=False)
@@ -445,7 +491,33 @@ def load_registry(
             rows = data.count(b"\n", body) + (0 if data.endswith(b"\n") else 1)
             if not data[body:].strip():
                 raise ImportRejected([RowError(2, "", "", "データ行がありません")])
-            result = _load(conn, ctx, data, body, path.name, sha, workers, progress, today or clock.today())
+            _refuse_if_held(conn)
+        with psycopg.connect(_libpq(url), autocommit=True) as control:
+            # One full load at a time: this session's lock, released when it ends however it ends.
+            if not control.execute("SELECT pg_try_advisory_lock(%s)", (staging.LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
+                raise IdentityError("別の住民記録 全件取込が実行中です。終わってから実行してください")
+            try:
+                with engine.begin() as conn:
+                    _refuse_if_held(conn)
+                    for abandoned in importing.running(conn, KIND):  # a load that died on the way
+                        importing.fail(conn, abandoned)
+                    import_id = importing.begin(
+                        conn, kind=KIND, file_name=path.name, sha=sha, staff_id=ctx.staff_id
+                    )
+                result = _load(
+                    engine,
+                    control,
+                    ctx,
+                    import_id,
+                    data,
+                    body,
+                    path.name,
+                    workers,
+                    progress,
+                    today or clock.today(),
+                )
+            finally:
+                staging.discard(control)
     except ImportRejected as exc:
         exc.import_id = importing.record_rejection(
             engine,
@@ -455,113 +527,130 @@ def load_registry(
             staff_id=ctx.staff_id,
             errors=exc.errors,
             rows=rows,
+            import_id=import_id,
         )
         with engine.begin() as conn:  # the import's transaction (and its log row) was rolled back
             detail = {"file": path.name, "import_id": exc.import_id, "errors": len(exc.errors)}
             audit.record(conn, ctx, action=Action.CREATE, outcome=Outcome.ERROR, detail=detail)
         raise
+    except BaseException:
+        if import_id is not None:
+            with engine.begin() as conn:
+                importing.fail(conn, import_id)
+        raise
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _load(
-    conn: Connection,
-    ctx: AccessContext,
-    data: bytes,
-    body: int,
-    file_name: str,
-    sha: bytes,
-    workers: int | None,
-    progress: Progress | None,
-    today: date,
-) -> RegistryLoadResult:
-    raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
-    say = progress or (lambda _stage, _done, _total: None)
-    raw.execute(
-        "LOCK TABLE identity.person, identity.household, identity.person_version, identity.household_member,"
-        " identity.my_number_vault IN ACCESS EXCLUSIVE MODE"
-    )
-    held = raw.execute("SELECT count(*) FROM identity.person").fetchone()[0]  # type: ignore[index]
+def _refuse_if_held(conn: Connection, held: int | None = None) -> None:
+    if held is None:
+        held = int(conn.execute(select(func.count()).select_from(t.person)).scalar_one())
     if held:
         raise HubNotEmpty([RowError(1, "", "", f"宛名ハブには既に {held:,} 人の宛名が登録されています。"
                                    "住民記録の全件取込（初期移行）は空の宛名ハブにだけ行えます。"
                                    "以後の異動は住民異動の取込（kiban identity events）で反映してください")])  # fmt: skip
-    v = keys.Vault.load(conn)
+
+
+def _load(
+    engine: Engine,
+    control: psycopg.Connection[Any],
+    ctx: AccessContext,
+    import_id: int,
+    data: bytes,
+    body: int,
+    file_name: str,
+    workers: int | None,
+    progress: Progress | None,
+    today: date,
+) -> RegistryLoadResult:
+    """The rows into the staging tables, their indexes and keys, then the swap (staging.py)."""
+    say = progress or (lambda _stage, _done, _total: None)
+    url = engine.url.render_as_string(hide_password=False)
+    with engine.connect() as conn:
+        v = keys.Vault.load(conn)
     lines = data.count(b"\n", body) + 1  # an upper bound of the rows: one id of each kind per line
     total = _Done()
-    failed: list[psycopg.Error] = []  # a unique violation: a duplicate in the file
-    with _workers(workers, lines, conn, v) as pool:
-        import_id = importing.begin(conn, kind=KIND, file_name=file_name, sha=sha, staff_id=ctx.staff_id)
+    with _workers(workers, lines, url, v) as pool:
+        staging.prepare(control)  # while the workers start
         params = _Params(
             import_id,
             ctx.staff_id,
-            _reserve(raw, "identity.person", "person_id", lines),
-            _reserve(raw, "identity.integrated_no_seq", None, lines),
-            _reserve(raw, "identity.household", "household_id", lines),
+            _reserve(control, f"{staging.SCHEMA}.person", "person_id", lines),
+            _reserve(control, "identity.integrated_no_seq", None, lines),
+            _reserve(control, f"{staging.SCHEMA}.household", "household_id", lines),
+            _reserve(control, f"{staging.SCHEMA}.person_version", "version_id", lines),
+            _reserve(control, f"{staging.SCHEMA}.household_member", "member_id", lines),
             today.isoformat(),
         )
-        raw.execute("SET LOCAL maintenance_work_mem = '512MB'")
-        rebuild = _drop_for_bulk(raw)
-        for table, trigger in _PERIOD_TRIGGERS.items():
-            raw.execute(f"ALTER TABLE identity.{table} DISABLE TRIGGER {trigger}")
-        for part in _stream(pool, params, data, body, v, lambda: not failed and not total.errors):
-            total.rows += part.rows
-            total.residents += part.residents
-            total.households += part.households
-            total.errors += part.errors
-            if not failed and not total.errors and part.copy:
-                failed.extend(_copy(raw, part.copy))
-            say("取込", total.rows, lines)
-    say("取込", total.rows, total.rows)
-    for k, statement in enumerate(rebuild if not failed and not total.errors else [], 1):
-        say("索引の再構築", k - 1, len(rebuild))
+        here = None if pool is not None else _copy_connection(_libpq(url))
         try:
-            raw.execute(statement)  # catalogue-built DDL
-        except psycopg.errors.UniqueViolation as exc:
-            failed.append(exc)
-            break
-    if failed or total.errors:
+            for part in _stream(pool, params, data, body, v, lambda: not total.errors, here):
+                total.rows += part.rows
+                total.residents += part.residents
+                total.households += part.households
+                total.errors += part.errors
+                say("取込", total.rows, lines)
+        finally:
+            if here is not None:
+                here.close()
+    say("取込", total.rows, total.rows)
+    if total.errors:
         errors = sorted(set(total.errors + _duplicates(data, body)), key=lambda e: (e.line_no, e.field))
-        if not errors:
-            raise failed[0] if failed else IdentityError("取込に失敗しました")
         raise ImportRejected(errors[:MAX_ERRORS], total=len(errors))
-    say("索引の再構築", len(rebuild), len(rebuild))
-    for table, trigger in _PERIOD_TRIGGERS.items():
-        key = "version_id" if table == "person_version" else "member_id"
-        clash = raw.execute(_OVERLAP.format(table=table, key=key)).fetchone()
-        if clash is not None:  # the load gives each person one period: this is a bug, not bad input
-            raise IdentityError(f"identity.{table}: 有効期間の重なる行ができました（person_id {clash[0]}）")
-        raw.execute(f"ALTER TABLE identity.{table} ENABLE TRIGGER {trigger}")
-    raw.execute(
-        "ANALYZE identity.person, identity.person_version, identity.household, identity.household_member,"
-        " identity.my_number_vault"
-    )
-    importing.finish(conn, import_id, rows=total.rows, applied=total.rows, skipped=0)
-    counts = {
-        "persons": total.rows,
-        "residents": total.residents,
-        "non_residents": total.rows - total.residents,
-        "households": total.households,
-    }
-    outbox.emit(conn, TOPIC, str(import_id), {"import_id": import_id, **counts}, occurred_on=today)
-    # One access-log row: the persons are those of the import (person.import_id), not listed here.
-    guard.require(
-        conn,
-        ctx,
-        action=Action.CREATE,
-        detail={"file": file_name, "rows": total.rows, "import_id": import_id, "subjects": "import_id"},
-    )
+    jobs = staging.plan(control, {table: _overlap_check(table) for table in _PERIOD_TABLES})
+    sessions = _worker_count(workers, lines)  # as many sessions build the indexes
+    say("索引の再構築", 0, len(jobs))
+    try:
+        staging.run(_libpq(url), jobs, sessions, lambda k: say("索引の再構築", k, len(jobs)))
+    except psycopg.errors.UniqueViolation:
+        errors = _duplicates(data, body)  # a duplicate in the file: name both lines
+        if not errors:
+            raise
+        raise ImportRejected(errors[:MAX_ERRORS], total=len(errors)) from None
+    with engine.begin() as conn:
+        raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+        try:
+            staging.swap(raw)
+        except staging.NotEmpty as exc:  # someone registered a person while the load ran
+            _refuse_if_held(conn, exc.held)
+        importing.finish(conn, import_id, rows=total.rows, applied=total.rows, skipped=0)
+        counts = {
+            "persons": total.rows,
+            "residents": total.residents,
+            "non_residents": total.rows - total.residents,
+            "households": total.households,
+        }
+        outbox.emit(conn, TOPIC, str(import_id), {"import_id": import_id, **counts}, occurred_on=today)
+        # One access-log row: the persons are those of the import (person.import_id), not listed here.
+        guard.require(
+            conn,
+            ctx,
+            action=Action.CREATE,
+            detail={"file": file_name, "rows": total.rows, "import_id": import_id, "subjects": "import_id"},
+        )
     return RegistryLoadResult(
         import_id, KIND, file_name, total.rows, total.rows, 0, False,
         total.residents, total.rows - total.residents, total.households,
     )  # fmt: skip
 
 
+def _overlap_check(table: str) -> Callable[[psycopg.Connection[Any]], None]:
+    """The set-based no-overlap check of the loaded periods (the triggers are created after it)."""
+
+    def check(conn: psycopg.Connection[Any]) -> None:
+        key = "version_id" if table == "person_version" else "member_id"
+        clash = conn.execute(_OVERLAP.format(schema=staging.SCHEMA, table=table, key=key)).fetchone()
+        if clash is not None:  # the load gives each person one period: this is a bug, not bad input
+            raise IdentityError(f"identity.{table}: 有効期間の重なる行ができました（person_id {clash[0]}）")
+
+    return check
+
+
 def _reserve(raw: psycopg.Connection[Any], table: str, column: str | None, n: int) -> int:
     """Reserve ``n`` consecutive values of a sequence; return the first.
 
-    With ``column``: the identity sequence of ``table``, which we hold in ACCESS EXCLUSIVE mode, so no
-    one else can draw from it (an INSERT locks the table first) and one ``setval`` reserves the block.
+    With ``column``: the identity sequence of ``table``, a staging table nobody else writes, so one
+    ``setval`` reserves the block.
     Without: ``table`` is a sequence others may draw from at any time (integrated_no_seq: repo draws
     before it inserts), reserved value by value and checked to be consecutive.
     """
@@ -580,16 +669,13 @@ def _reserve(raw: psycopg.Connection[Any], table: str, column: str | None, n: in
 
 
 @contextmanager
-def _workers(
-    n: int | None, lines: int, conn: Connection, v: keys.Vault
-) -> Iterator[ProcessPoolExecutor | None]:
-    """The worker processes (None: work in this process), started at once: they import kiban and read
-    the keys while the parent reserves ids and drops indexes."""
-    n = n or (default_workers() if lines > SMALL_FILE else 1)
+def _workers(n: int | None, lines: int, url: str, v: keys.Vault) -> Iterator[ProcessPoolExecutor | None]:
+    """The worker processes (None: work in this process), started at once: they import kiban, read
+    the keys and connect while the parent prepares the staging tables and reserves ids."""
+    n = _worker_count(n, lines)
     if n <= 1:
         yield None
         return
-    url = conn.engine.url.render_as_string(hide_password=False)
     pool = ProcessPoolExecutor(
         n, get_context("spawn"), initializer=_init_worker, initargs=(url, _key_check(v))
     )
@@ -616,12 +702,14 @@ def _stream(
     body: int,
     v: keys.Vault,
     emit: Callable[[], bool],
+    conn: psycopg.Connection[Any] | None,
 ) -> Iterator[_Done]:
-    """The chunks' results in file order; ``emit()`` says whether rows are still wanted for COPY."""
+    """The chunks' results in file order; ``emit()`` says whether rows are still wanted for COPY
+    (in this process over ``conn``)."""
     jobs = _chunks(data, body, CHUNK_BYTES)
     if pool is None:
         for first_line, chunk in jobs:
-            yield _process(params, first_line, chunk, emit(), v)
+            yield _process(params, first_line, chunk, emit(), v, conn)
         return
     window = 3 * default_workers()  # bounded memory when COPY is the slower side
     pending: deque[Future[_Done]] = deque()
@@ -635,48 +723,6 @@ def _stream(
                 pending.append(pool.submit(_process, params, job[0], job[1], emit()))
         if pending:
             yield pending.popleft().result()
-
-
-def _copy(raw: psycopg.Connection[Any], parts: dict[str, bytes]) -> list[psycopg.Error]:
-    """COPY one chunk's rows; a unique violation (a duplicate in the file) is returned, not raised."""
-    try:
-        for table, columns in _COPY.items():
-            if parts.get(table):
-                with raw.cursor().copy(f"COPY identity.{table} ({columns}) FROM STDIN") as copy:
-                    copy.write(parts[table])
-    except psycopg.errors.UniqueViolation as exc:
-        return [exc]
-    return []
-
-
-def _drop_for_bulk(raw: psycopg.Connection[Any]) -> list[str]:
-    """Drop everything but the primary keys of the five (empty) tables: foreign keys, UNIQUE (and any
-    EXCLUDE) constraints, indexes. Return the statements that rebuild them, the cheap duplicate checks
-    first. (The two GiST EXCLUDE constraints are gone since migration 0015: 20 s each to rebuild.)"""
-    tables = [f"identity.{name}" for name in _COPY]
-    found = raw.execute(
-        """
-        SELECT c.contype::text, c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
-          FROM pg_constraint c
-         WHERE c.contype IN ('u', 'x', 'f') AND c.conrelid = ANY (%(t)s::regclass[])
-        UNION ALL
-        SELECT 'i', i.indrelid::regclass::text, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-          FROM pg_index i
-         WHERE i.indrelid = ANY (%(t)s::regclass[])
-           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-         ORDER BY 1, 2, 3
-        """,
-        {"t": tables},
-    ).fetchall()
-    restore: dict[str, list[str]] = {"u": [], "i": [], "x": [], "f": []}
-    for kind, table, name, definition in found:
-        if kind == "i":
-            raw.execute(f"DROP INDEX {name}")
-            restore[kind].append(definition)
-            continue
-        raw.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-        restore[kind].append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
-    return [statement for kind in restore for statement in restore[kind]]
 
 
 def _duplicates(data: bytes, body: int) -> list[RowError]:

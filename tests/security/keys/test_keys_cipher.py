@@ -126,3 +126,35 @@ def test_purposes_are_kept_apart() -> None:
     assert blind.mac(b"123456789018") == blind.mac(b"123456789018")
     assert blind.mac(b"123456789018") != blind.mac(b"123456789026")
     assert len(blind.mac(b"x")) == 32
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 10**12), st.binary(max_size=40)), min_size=1, max_size=30))
+def test_sealing_many_is_sealing_each(rows: list[tuple[int, bytes]]) -> None:
+    """The bulk path (one CSPRNG read for all nonces) gives ciphertexts that open as single ones do,
+    each bound to its own row, each with its own nonce."""
+    blobs = KEY.seal_many(
+        [(p, c) for (_r, p), c in zip(rows, cipher.contexts_bytes(T, C, [r for r, _ in rows]), strict=True)]
+    )
+    assert len(blobs) == len(rows)
+    for (row_id, plaintext), blob in zip(rows, blobs, strict=True):
+        assert blob[:5] == seal(plaintext, row_id)[:5] and len(blob) == len(seal(plaintext, row_id))
+        assert KEY.open(blob, context_bytes(T, C, row_id)) == plaintext
+        with pytest.raises(DecryptionError):
+            KEY.open(blob, context_bytes(T, C, row_id + 1))
+    assert len({b[5:17] for b in blobs}) == len(blobs)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.binary(max_size=100), max_size=20), st.binary(min_size=32, max_size=32))
+def test_many_blind_indexes_are_the_hmac_of_each(values: list[bytes], secret: bytes) -> None:
+    import hmac
+
+    key = DataKey(BLIND_INDEX, 1, secret)
+    assert (
+        key.mac_many(values)
+        == [key.mac(v) for v in values]
+        == [hmac.digest(secret, v, "sha256") for v in values]
+    )
+    with pytest.raises(ValueError, match="blind_index"):
+        KEY.mac_many(values)

@@ -14,6 +14,8 @@ version, so the database itself cannot be used to move a 個人番号 onto anoth
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Connection
 
 from kiban.security.keys import store
@@ -23,6 +25,7 @@ from kiban.security.keys.cipher import (
     DataKey,
     canonical_row_id,
     context_bytes,
+    contexts_bytes,
     key_version_of,
     to_bytes,
 )
@@ -89,6 +92,13 @@ class Vault:
     def encrypt(self, plaintext: bytes | str, *, table: str, column: str, row_id: int | str) -> bytes:
         return self.active.seal(to_bytes(plaintext), context_bytes(table, column, row_id))
 
+    def encrypt_many(
+        self, rows: Sequence[tuple[int | str, bytes | str]], *, table: str, column: str
+    ) -> list[bytes]:
+        """``encrypt`` of each (row id, plaintext) of one column, in order."""
+        aad = contexts_bytes(table, column, [r for r, _p in rows])
+        return self.active.seal_many([(to_bytes(p), a) for (_r, p), a in zip(rows, aad, strict=True)])
+
     def decrypt(self, blob: bytes, *, table: str, column: str, row_id: int | str) -> bytes:
         context = context_bytes(table, column, row_id)
         version = key_version_of(bytes(blob))
@@ -101,6 +111,12 @@ class Vault:
         if self._blind is None:
             raise KeysNotInitialised("no active blind_index key; run `kiban keys init` as the database owner")
         return self._blind.mac(value.encode("utf-8"))
+
+    def blind_indexes(self, values: Sequence[str]) -> list[bytes]:
+        """``blind_index`` of each value, in order."""
+        if self._blind is None:
+            raise KeysNotInitialised("no active blind_index key; run `kiban keys init` as the database owner")
+        return self._blind.mac_many([value.encode("utf-8") for value in values])
 
 
 def open_cell(key: DataKey, blob: bytes, context: bytes, table: str, column: str, row_id: int | str) -> bytes:
