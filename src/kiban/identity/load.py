@@ -13,16 +13,17 @@ Rules (domain.md §10.11; seed 000 リスク対策: 論理チェックでエラ�
   項目名 — never the number), kept with the rejected import;
 - the same file again (SHA-256) changes nothing; the initial migration is for an EMPTY hub only: a hub
   that already holds persons is refused (``HubNotEmpty``) — later changes arrive as 住民異動;
-- ONE transaction: one access-log row, one outbox event ``identity.registry.loaded`` (counts only).
+- all or nothing: the rows are built in a staging schema (kiban.identity.staging) and the live hub
+  changes in ONE short transaction, the swap, with one access-log row and one outbox event
+  ``identity.registry.loaded`` (counts only); the import is recorded as running (取込中) meanwhile.
 
 Speed (a million residents): rows are checked, keyed and encrypted in *spawned* worker processes (a
-script calling this must keep its top level behind ``if __name__ == "__main__":``) and streamed with
-COPY over the one connection. Ids are reserved up front (``_reserve``) so a worker can bind each
-ciphertext to its person id. The tables are empty, so everything but their primary keys (indexes,
-UNIQUE constraints, foreign keys) is dropped for the load and rebuilt from the catalogue's
-definitions (pg_get_indexdef, pg_get_constraintdef: the migration stays the single source of truth).
-The database's unique indexes are the fast duplicate check; a rejected file is scanned again to name
-both lines of every duplicate.
+script calling this must keep its top level behind ``if __name__ == "__main__":``), and each worker
+COPYs its rows into the staging tables over its own connection. Ids are reserved up front
+(``_reserve``) so a worker can bind each ciphertext to its person id. The staging tables get the live
+tables' keys, indexes, foreign keys and triggers afterwards, built by several sessions at once from
+the catalogue's definitions (the migration stays the single source of truth). Their unique indexes
+are the fast duplicate check; a rejected file is scanned again to name both lines of every duplicate.
 """
 
 from __future__ import annotations
@@ -104,7 +105,6 @@ _FAST = re.compile(
 )
 # 検査用数字 (平成26年総務省令第85号第5条): weights of the first eleven digits, left to right.
 _WEIGHTS: Final = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-_ASCII_ZERO_SUM: Final = 48 * sum(_WEIGHTS)
 
 Values = tuple[str | None, ...]  # the 19 items, None when empty; dates as ISO text
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -152,9 +152,22 @@ class _Done:
 # -- checking one line --------------------------------------------------------------------------
 
 
+def _weighted(digits: int, weights: tuple[int, ...]) -> dict[str, int]:
+    """The weighted digit sum of every ``digits``-digit string (a table: three lookups per number)."""
+    return {
+        f"{k:0{digits}d}": sum(map(operator.mul, f"{k:0{digits}d}".encode(), weights)) - 48 * sum(weights)
+        for k in range(10**digits)
+    }
+
+
+_SUM_0_4: Final = _weighted(4, _WEIGHTS[:4])
+_SUM_4_8: Final = _weighted(4, _WEIGHTS[4:8])
+_SUM_8_11: Final = _weighted(3, _WEIGHTS[8:11])
+
+
 def _digit_ok(number: str) -> bool:
-    total = sum(map(operator.mul, number[:11].encode(), _WEIGHTS)) - _ASCII_ZERO_SUM
-    rest = total % 11
+    """The check digit of a 12-digit string (the fast path has seen 12 ASCII digits)."""
+    rest = (_SUM_0_4[number[:4]] + _SUM_4_8[number[4:8]] + _SUM_8_11[number[8:11]]) % 11
     return (0 if rest <= 1 else 11 - rest) == ord(number[11]) - 48
 
 
@@ -325,6 +338,7 @@ def _process(
     person, household, version, member, number = (out[n] for n in _COPY)  # in _COPY order
     staff, import_id, n = p.staff_id, p.import_id, r"\N"
     numbers: list[tuple[int, str]] = []  # (person id, 個人番号) to seal
+    addresses: dict[tuple[str | None, str | None], str] = {}
     head_no: str | None = None
     head_line = 0
     household_id = 0
@@ -373,14 +387,16 @@ def _process(
         else:
             kana_key = _kana_part(fkana) + (_kana_part(gkana) if gkana else "")
         name_key = model.name_key(fam, giv or "")  # type: ignore[arg-type]
-        address_key = model.address_key(addr, kata)  # type: ignore[arg-type]
+        address_key = addresses.get((addr, kata))  # a household's members share it
+        if address_key is None:
+            address_key = addresses[(addr, kata)] = model.address_key(addr, kata)  # type: ignore[arg-type]
         if special:
             fam, giv, fkana, gkana, addr, kata, relation, reason = map(
                 _escape, (fam, giv, fkana, gkana, addr, kata, relation, reason)
             )
             kana_key, name_key, address_key = map(_escape, (kana_key, name_key, address_key))  # type: ignore[assignment]
         person.append(
-            f"{pid}\t{city}\t{person_no}\t{model.integrated_no(city, p.serial + line_no - 2)}\t{import_id}\n"  # type: ignore[arg-type]
+            f"{pid}\t{city}\t{person_no}\t{city}{p.serial + line_no - 2:09d}\t{import_id}\n"  # model.integrated_no
         )
         since = nonresident_on if cls == NON_RESIDENT else resident_on
         version.append(
@@ -576,7 +592,7 @@ def _load(
             import_id,
             ctx.staff_id,
             _reserve(control, f"{staging.SCHEMA}.person", "person_id", lines),
-            _reserve(control, "identity.integrated_no_seq", None, lines),
+            _serials(control, lines),
             _reserve(control, f"{staging.SCHEMA}.household", "household_id", lines),
             _reserve(control, f"{staging.SCHEMA}.person_version", "version_id", lines),
             _reserve(control, f"{staging.SCHEMA}.household_member", "member_id", lines),
@@ -639,11 +655,28 @@ def _overlap_check(table: str) -> Callable[[psycopg.Connection[Any]], None]:
 
     def check(conn: psycopg.Connection[Any]) -> None:
         key = "version_id" if table == "person_version" else "member_id"
+        if table == "person_version":
+            # The UNIQUE index person_version_current (built before this check) allows one current
+            # version per person; if every loaded version is current, none can overlap another.
+            other = conn.execute(
+                f"SELECT 1 FROM {staging.SCHEMA}.person_version"
+                " WHERE superseded_at IS NOT NULL OR NOT upper_inf(valid) LIMIT 1"
+            ).fetchone()
+            if other is None:
+                return
         clash = conn.execute(_OVERLAP.format(schema=staging.SCHEMA, table=table, key=key)).fetchone()
         if clash is not None:  # the load gives each person one period: this is a bug, not bad input
             raise IdentityError(f"identity.{table}: 有効期間の重なる行ができました（person_id {clash[0]}）")
 
     return check
+
+
+def _serials(raw: psycopg.Connection[Any], n: int) -> int:
+    """The first of ``n`` reserved 統合宛名番号 serials; the rows format them as ``model.integrated_no``
+    does (city code + 9 digits), so the whole block is checked against its range here."""
+    first = _reserve(raw, "identity.integrated_no_seq", None, n)
+    model.integrated_no("000000", first + n - 1)  # raises when the 9 digits would not hold the last
+    return first
 
 
 def _reserve(raw: psycopg.Connection[Any], table: str, column: str | None, n: int) -> int:

@@ -252,7 +252,7 @@ def plan(raw: psycopg.Connection[Any], checks: dict[str, Work] | None = None) ->
         last = f"attach {table}"
         if fks[table]:
             needs = {last} | {f"attach {r}" for r in refers[table] - {table}}
-            jobs.append(Job(f"fk {table}", _statements(fks[table]), frozenset(needs), group="fk"))
+            jobs.append(Job(f"fk {table}", _statements(fks[table]), frozenset(needs), group="fk", cost=0))
             jobs.append(
                 Job(f"validate {table}", _statements(validate[table]), frozenset({f"fk {table}"}), cost=3)
             )
@@ -262,7 +262,9 @@ def plan(raw: psycopg.Connection[Any], checks: dict[str, Work] | None = None) ->
         if checks and table in checks:
             jobs.append(Job(f"check {table}", checks[table], frozenset({f"attach {table}"})))
             before_triggers.add(f"check {table}")
-        jobs.append(Job(f"triggers {table}", _statements(triggers[table]), frozenset(before_triggers)))
+        jobs.append(
+            Job(f"triggers {table}", _statements(triggers[table]), frozenset(before_triggers), cost=0)
+        )
     return jobs
 
 
@@ -275,13 +277,27 @@ def _once(definition: str, old: str, new: str) -> str:
 Say = Callable[[int], None]
 
 
+def _ranks(jobs: list[Job]) -> dict[str, int]:
+    """Each job's cost plus the costliest chain of jobs waiting for it: the longest chain first, so
+    the trigram index and what follows it on person_version start at once (list scheduling)."""
+    waiting: dict[str, list[str]] = {j.name: [] for j in jobs}
+    for j in jobs:
+        for before in j.after:
+            waiting.setdefault(before, []).append(j.name)
+    rank: dict[str, int] = {}
+    for j in reversed(jobs):  # the plan lists every job after the jobs it needs
+        rank[j.name] = j.cost + max((rank[w] for w in waiting[j.name]), default=0)
+    return rank
+
+
 def run(url: str, jobs: list[Job], sessions: int, say: Say) -> None:
     """Run the jobs over ``sessions`` connections at once, each as soon as what it needs is done.
 
     The first error cancels the statements running in the other sessions and is raised.
     """
     conns = [psycopg.connect(url, autocommit=True) for _ in range(max(1, min(sessions, len(jobs))))]
-    todo = sorted(jobs, key=lambda j: -j.cost)  # stable: the plan's order among equals
+    rank = _ranks(jobs)
+    todo = sorted(jobs, key=lambda j: -rank[j.name])  # stable: the plan's order among equals
     done: set[str] = set()
     busy_groups: set[str] = set()
     running: set[str] = set()
@@ -333,6 +349,7 @@ def run(url: str, jobs: list[Job], sessions: int, say: Say) -> None:
             # The staging rows need no synchronous commit: the swap's commit flushes the WAL before it.
             c.execute("SET synchronous_commit = off")
             c.execute("SET maintenance_work_mem = '512MB'")
+            c.execute("SET max_parallel_maintenance_workers = 0")
         threads = [
             threading.Thread(target=session, args=(c,), name=f"staging-{k}") for k, c in enumerate(conns)
         ]
