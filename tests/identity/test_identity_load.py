@@ -156,8 +156,11 @@ def test_a_small_city_loads_with_households_vault_and_one_log_row(
         log = conn.execute(
             text("SELECT * FROM audit.access_log WHERE id > :last ORDER BY id"), {"last": last_log}
         ).all()
-        assert len(log) == 1 and log[0].subjects == [] and log[0].staff_code == "batch"
-        assert log[0].detail["file"] == "jumin.csv" and log[0].detail["rows"] == n
+        # Two rows: the start (before the first row reaches the staging schema) and the swap.
+        assert [r.detail.get("stage") for r in log] == ["started", None]
+        assert all(r.subjects == [] and r.staff_code == "batch" for r in log)
+        assert log[0].detail == {"file": "jumin.csv", "import_id": result.import_id, "stage": "started"}
+        assert log[1].detail["file"] == "jumin.csv" and log[1].detail["rows"] == n
         batch = conn.execute(
             text("SELECT status, row_count, kind FROM identity.import_batch WHERE import_id = :i"),
             {"i": result.import_id},

@@ -14,8 +14,9 @@ Rules (domain.md §10.11; seed 000 リスク対策: 論理チェックでエラ�
 - the same file again (SHA-256) changes nothing; the initial migration is for an EMPTY hub only: a hub
   that already holds persons is refused (``HubNotEmpty``) — later changes arrive as 住民異動;
 - all or nothing: the rows are built in a staging schema (kiban.identity.staging) and the live hub
-  changes in ONE short transaction, the swap, with one access-log row and one outbox event
-  ``identity.registry.loaded`` (counts only); the import is recorded as running (取込中) meanwhile.
+  changes in ONE short transaction, the swap, with its access-log row and one outbox event
+  ``identity.registry.loaded`` (counts only); the import is recorded as running (実行中) meanwhile,
+  and its start is logged before any row is written.
 
 Speed (a million residents): rows are checked, keyed and encrypted in *spawned* worker processes (a
 script calling this must keep its top level behind ``if __name__ == "__main__":``), and each worker
@@ -478,7 +479,7 @@ def load_registry(
     encrypt and COPY, and as many sessions build the indexes (default: the cores, or this process
     alone for a small file; 1 = in this process). ``progress(stage, done, total)`` is called per
     chunk of rows and per step of the rebuild. Raises ``ImportRejected`` (the error list) or
-    ``HubNotEmpty``; the import is recorded as running while it runs (取込中).
+    ``HubNotEmpty``; the import is recorded as running while it runs (実行中).
     """
     started = time.perf_counter()
     path = Path(path)
@@ -519,6 +520,15 @@ def load_registry(
                         importing.fail(conn, abandoned)
                     import_id = importing.begin(
                         conn, kind=KIND, file_name=path.name, sha=sha, staff_id=ctx.staff_id
+                    )
+                    # Logged before any row is written: from here until the swap the rows are in the
+                    # staging schema, outside the hub, and a load that dies leaves them there until
+                    # the next one drops them — the log shows who started it and when.
+                    audit.record(
+                        conn,
+                        ctx,
+                        action=Action.CREATE,
+                        detail={"file": path.name, "import_id": import_id, "stage": "started"},
                     )
                 result = _load(
                     engine,
@@ -637,7 +647,7 @@ def _load(
             "households": total.households,
         }
         outbox.emit(conn, TOPIC, str(import_id), {"import_id": import_id, **counts}, occurred_on=today)
-        # One access-log row: the persons are those of the import (person.import_id), not listed here.
+        # The persons are those of the import (person.import_id), not listed here.
         guard.require(
             conn,
             ctx,

@@ -95,12 +95,12 @@ def prepare(raw: psycopg.Connection[Any]) -> None:
             raw.execute(f"CREATE TABLE {_staged(table)} (LIKE {_live(table)} {_LIKE})")
         owners = raw.execute(
             """
-            SELECT c.relname, pg_get_userbyid(c.relowner), c.relacl::text[]
+            SELECT c.relname, pg_get_userbyid(c.relowner)
               FROM pg_class c WHERE c.oid = ANY (%(t)s::regclass[])
             """,
             {"t": [_live(t) for t in TABLES]},
         ).fetchall()
-        for table, owner, _acl in owners:
+        for table, owner in owners:
             raw.execute(
                 sql.SQL("ALTER TABLE {} OWNER TO {}").format(
                     sql.Identifier(SCHEMA, table), sql.Identifier(owner)
