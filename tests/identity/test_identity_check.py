@@ -7,12 +7,13 @@ import re
 from datetime import date
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, text
 from tests_identity_helpers import log_rows, valid_number
 from typer.testing import CliRunner
 
-from kiban.identity import check, repo, vault
+from kiban.identity import check, repo, staging, vault
 from kiban.identity.check import run_check
 from kiban.identity.model import ResidentClass
 from kiban.security import keys
@@ -209,3 +210,34 @@ def test_the_command_prints_the_list_and_exits_1(
         )
     assert "batch" in staff
     assert check.KINDS["vault_undecryptable"] in listed.output
+
+
+def test_a_full_load_that_died_is_reported_while_no_load_runs(
+    db_engine: Engine, app_engine: Engine, checker, database_url: str
+) -> None:
+    """Its import stays 'running' and its staging schema holds rows outside the hub: on the 確認リスト
+    until the next load clears them — but not while a load is running (it holds the lock)."""
+    with db_engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {staging.SCHEMA}"))
+        dead = conn.execute(
+            text(
+                "INSERT INTO identity.import_batch (kind, file_name, file_sha256, status) "
+                "VALUES ('registry_full', 'jumin.csv', '\\x01', 'running') RETURNING import_id"
+            )
+        ).scalar_one()
+    try:
+        report = run_check(app_engine, checker)
+        (found,) = [a for a in report.anomalies if a.kind == "load_left_behind"]
+        assert f"取込番号 {dead} が実行中のまま" in found.detail and staging.SCHEMA in found.detail
+        assert found.label == "全件取込の作業データ残存" and found.person_no is None
+        url = database_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url, autocommit=True) as running:
+            running.execute("SELECT pg_advisory_lock(%s)", (staging.LOCK_KEY,))
+            report = run_check(app_engine, checker)
+            assert not [a for a in report.anomalies if a.kind == "load_left_behind"]
+    finally:
+        with db_engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {staging.SCHEMA} CASCADE"))
+            conn.execute(
+                text("UPDATE identity.import_batch SET status = 'failed' WHERE import_id = :i"), {"i": dead}
+            )

@@ -27,6 +27,7 @@ from typing import Any
 import typer
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
+from kiban.identity import staging
 from kiban.identity import tables as t
 from kiban.identity.repo import IdentityError
 from kiban.identity.vault import COLUMN, TABLE
@@ -53,6 +54,7 @@ KINDS: dict[str, str] = {
     "member_departed": "死亡・転出者の世帯加入",
     "event_missing_person": "住民異動の宛名なし",
     "event_missing_household": "住民異動の世帯なし",
+    "load_left_behind": "全件取込の作業データ残存",
 }
 
 _CURRENT_V = "upper_inf(v.valid) AND v.superseded_at IS NULL"
@@ -347,6 +349,38 @@ def _events(conn: Connection) -> Iterator[Anomaly]:
         )
 
 
+def _loads(conn: Connection) -> Iterator[Anomaly]:
+    """A 住民記録 全件取込 that died: its import still 'running' and its staging schema (names,
+    addresses, encrypted numbers outside the hub) left until the next load drops it. A load that is
+    running holds the session lock, and is not a finding."""
+    running = conn.execute(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
+            " AND ((classid::bigint << 32) | objid::bigint) = :key)"
+        ),
+        {"key": staging.LOCK_KEY},
+    ).scalar_one()
+    if running:
+        return
+    left = conn.execute(
+        text("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = :s)"), {"s": staging.SCHEMA}
+    ).scalar_one()
+    imports = conn.execute(
+        select(t.import_batch.c.import_id)
+        .where(t.import_batch.c.kind == "registry_full", t.import_batch.c.status == "running")
+        .order_by(t.import_batch.c.import_id)
+    ).scalars()
+    ids = "・".join(str(i) for i in imports)
+    if left or ids:
+        yield Anomaly(
+            "load_left_behind",
+            "住民記録 全件取込が途中で終わっています"
+            + (f"（取込番号 {ids} が実行中のまま）" if ids else "")
+            + (f"。作業用スキーマ {staging.SCHEMA} に取込途中の宛名が残っています" if left else "")
+            + "。全件取込をやり直すと削除されます（宛名ハブには反映されていません）",
+        )
+
+
 def _safe(anomaly: Anomaly) -> Anomaly:
     # Nothing above puts a number in a text; this is the last line of defence (domain.md §10.9).
     if mynumber.contains_my_number(anomaly.detail):
@@ -370,7 +404,7 @@ def run_check(
         )
         persons = int(conn.execute(text("SELECT count(*) FROM identity.person")).scalar_one())
         found: list[Anomaly] = []
-        for part in (_persons(conn), _vault(conn, progress), _households(conn), _events(conn)):
+        for part in (_persons(conn), _vault(conn, progress), _households(conn), _events(conn), _loads(conn)):
             found.extend(_safe(a) for a in part)
         if found:
             conn.execute(
