@@ -801,7 +801,13 @@ def load_registry_command(
     path: Path = typer.Argument(
         ..., exists=True, dir_okay=False, readable=True, help="住民記録 全件（jumin.csv）"
     ),
-    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="検査・暗号化の作業プロセス数"),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        "-w",
+        min=1,
+        help="検査・暗号化・COPY の作業プロセス数（索引の構築も同じ数のセッションで行う）",
+    ),
 ) -> None:
     """住民記録 全件取込（初期移行）: load jumin.csv into the empty hub; exit 1 with the error list."""
     from rich.console import Console
