@@ -212,7 +212,7 @@ def test_route_provision_reaches_the_provider_and_the_answer_opens_at_the_inquir
     pair: dict[str, Any], network_db: str
 ) -> None:
     permit = _permit(pair).json()
-    request_id = uuid.uuid4().hex
+    request_id = p.new_id()
     resp = _provision(pair, permit, request_id)
     assert resp.status_code == 200, resp.text
     answer = p.ProvisionResponse.from_json(resp.json())
@@ -240,7 +240,7 @@ def test_only_the_permits_inquirer_may_route_it(pair: dict[str, Any]) -> None:
     permit = _permit(pair).json()
     prov_tok = pair["provider"][1]
     req = p.ProvisionRequest(
-        request_id=uuid.uuid4().hex, permit=permit, inquirer_public_key=p.b64e(b"\0" * 32), sent_at=""
+        request_id=p.new_id(), permit=permit, inquirer_public_key=p.b64e(b"\0" * 32), sent_at=""
     )
     resp = httpx.post(
         f"{pair['net'].url}/v1/route/provision",
@@ -250,10 +250,38 @@ def test_only_the_permits_inquirer_may_route_it(pair: dict[str, Any]) -> None:
     assert resp.status_code == 403
 
 
+def test_a_request_id_that_reads_as_a_my_number_is_refused_at_the_door(
+    pair: dict[str, Any], network_db: str
+) -> None:
+    """Another city's software may make ids its own way; one holding a check-digit-valid 12-digit run
+    could never be logged or recorded, so it is refused before anything is routed or written."""
+    permit = _permit(pair).json()
+    digits = mynumber.generate(random.Random("request-id"))
+    _inq, inq_tok, inq_key, _, _ = pair["inquirer"]
+    body = {
+        "request_id": f"req-{digits}-1",
+        "permit": permit,
+        "inquirer_public_key": p.b64e(p.public_bytes(inq_key)),
+        "sent_at": p.iso(p.utcnow()),
+    }
+    resp = httpx.post(
+        f"{pair['net'].url}/v1/route/provision", json=body, headers={"Authorization": f"Bearer {inq_tok}"}
+    )
+    assert resp.status_code == 400 and "request_id" in resp.json()["error"]
+    assert digits not in resp.text
+    assert pair["provider"][3].received == []
+    with _db(network_db) as conn:
+        rows = conn.execute("SELECT count(*) FROM network.route_log WHERE request_id LIKE 'req-%'").fetchone()
+    assert rows == (0,)
+    with pytest.raises(p.ProtocolError, match="12桁") as caught:
+        p.ProvisionRequest(request_id=digits, permit=permit, inquirer_public_key="", sent_at="")
+    assert digits not in str(caught.value)
+
+
 def test_a_forged_permit_is_not_routed(pair: dict[str, Any]) -> None:
     permit = dict(_permit(pair).json())
     permit["items"] = ["insured_no", "category", "facility_name"]
-    resp = _provision(pair, permit, uuid.uuid4().hex)
+    resp = _provision(pair, permit, p.new_id())
     assert resp.status_code == 403
     assert resp.json()["error"] == "情報提供許可証の署名が不正です"
     assert pair["provider"][3].received == []
@@ -262,7 +290,7 @@ def test_a_forged_permit_is_not_routed(pair: dict[str, Any]) -> None:
 def test_a_held_answer_released_later_is_routed_to_the_inquirer(pair: dict[str, Any]) -> None:
     pair["provider"][3].status = "held"
     permit = _permit(pair, items=("insured_no", "facility_name")).json()
-    request_id = uuid.uuid4().hex
+    request_id = p.new_id()
     assert _provision(pair, permit, request_id).json()["status"] == "held"
     later = p.ProvisionResponse(
         request_id=request_id, status="provided", provider_record_id="R-9", answered_at=p.iso(p.utcnow())
@@ -291,7 +319,7 @@ def test_an_unreachable_provider_is_a_502_with_a_record(
     # Re-register the provider at a port nobody listens on.
     _register(net, admin, prov, "http://127.0.0.1:9", gw.callback_token)
     permit = _permit(pair).json()
-    request_id = uuid.uuid4().hex
+    request_id = p.new_id()
     resp = _provision(pair, permit, request_id)
     assert resp.status_code == 502
     assert f"機関 {prov} の中間サーバーに接続できません" in resp.json()["error"]

@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from kiban.shared import mynumber
+
 PROTOCOL_VERSION = "kiban-ips/1"
 _HKDF_INFO = b"kiban-ips/1 provision answer"
 
@@ -80,6 +82,21 @@ def new_id() -> str:
         value = uuid.uuid4().hex
         if not _TWELVE_DIGITS_IN_A_ROW.search(value):
             return value
+
+
+_ID_CHARS = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, no spaces
+
+
+def check_request_id(value: object) -> str:
+    """A request id as another city's gateway may send it: 1–64 printable ASCII characters, and no
+    12-digit run that reads as a 個人番号 (check digit valid). The access log and the 情報提供等記録
+    refuse such a value, so a request carrying one could never be answered or recorded: it is refused
+    at the door, and the message does not repeat the id."""
+    if not isinstance(value, str) or not _ID_CHARS.fullmatch(value):
+        raise ProtocolError("request_id は 1〜64 文字の英数字・記号です")
+    if mynumber.contains_my_number(value):
+        raise ProtocolError("request_id に個人番号と読める12桁の数字を含めることはできません")
+    return value
 
 
 def utcnow() -> dt.datetime:
@@ -272,6 +289,9 @@ class ProvisionRequest(_Message):
     permit: dict[str, Any]  # Permit.to_json()
     inquirer_public_key: str  # base64url X25519
     sent_at: str  # the inquirer's timestamp (both sides' times are recorded, seed 000)
+
+    def __post_init__(self) -> None:
+        check_request_id(self.request_id)
 
 
 @dataclass(frozen=True)
