@@ -38,7 +38,7 @@ Eligibility = Annotated[AccessContext, Depends(access(Business.KAIGO, "kaigo.eli
 log = logging.getLogger(__name__)
 
 register(MenuItem("kaigo-insured", "介護保険 被保険者", "/kaigo/insured", Business.KAIGO))
-# The business's other screens, in this order in the menu (施設マスタ and 一括交付 have modules of their own).
+# 施設マスタ and 一括交付 have modules of their own; their menu place is nav.ORDER's.
 register(MenuItem("kaigo-facilities", "介護保険 施設マスタ", "/kaigo/facilities", Business.KAIGO))
 register(MenuItem("kaigo-bulk", "被保険者証 一括交付", "/kaigo/certificates/bulk", Business.KAIGO))
 
