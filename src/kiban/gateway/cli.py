@@ -78,12 +78,17 @@ def join(
                         f"テナント {city} が未登録です。--name に団体名を指定してください"
                     ) from None
                 tenant = tenants.register_tenant(conn, city_code=city, name=name)
+            # One token pair per tenant: a new pair is registered for every agency it has, not only
+            # the ones named now (else an earlier business's agency keeps a pair nobody holds).
+            joined = tenants.agencies(conn, city) if tenant.network_url in (None, network) else []
+        agencies = sorted(set(joined) | {f"{city}-{biz}" for biz in business})
         api_token, callback_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with httpx.Client(base_url=network, timeout=10.0) as http:
             keys = http.get("/v1/keys").json()
-            for biz in business:
+            for agency in agencies:
+                biz = agency.split("-", 1)[1]
                 reg = protocol.AgencyRegistration(
-                    agency_code=f"{city}-{biz}",
+                    agency_code=agency,
                     city_code=city,
                     name=f"{tenant.name} {biz}",
                     endpoint=endpoint,
@@ -104,12 +109,11 @@ def join(
                 network_exchange_key=protocol.b64d(keys["exchange_public_key"]),
                 api_token=api_token,
                 network_api_token=callback_token,
+                agencies=agencies,
             )
     except (GatewayError, httpx.HTTPError, protocol.ProtocolError) as exc:
         raise _fail(exc) from None
-    typer.echo(
-        f"{city}: 情報提供ネットワークシステムに参加しました（機関 {', '.join(f'{city}-{b}' for b in business)}）"
-    )
+    typer.echo(f"{city}: 情報提供ネットワークシステムに参加しました（機関 {', '.join(agencies)}）")
 
 
 def _context(business: str, job: str):  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -93,6 +94,15 @@ def register_tenant(
     return load_tenant(conn, city_code)
 
 
+def agencies(conn: Connection, city_code: str) -> list[str]:
+    """The agencies this tenant has registered with the network (``kiban gateway join``)."""
+    scope(conn, city_code)
+    found = conn.execute(
+        text("SELECT agencies FROM gateway.tenant WHERE city_code = :c"), {"c": city_code}
+    ).scalar()
+    return list(found or [])
+
+
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
@@ -106,9 +116,11 @@ def set_network(
     network_exchange_key: bytes,
     api_token: str,
     network_api_token: str | None = None,
+    agencies: Sequence[str] | None = None,
 ) -> None:
     """Join the 情報提供ネットワークシステム: its keys and URL, our bearer for calls to it (stored
-    encrypted, it must be presented), and the hash of the bearer it presents when it calls us."""
+    encrypted, it must be presented), the hash of the bearer it presents when it calls us, and the
+    agencies (機関) registered with that pair (``agencies``: all of them, replacing the list)."""
     scope(conn, city_code)
     if len(network_signing_key) != 32 or len(network_exchange_key) != 32:
         raise GatewayError(f"テナント {city_code}: ネットワークの公開鍵の長さが不正です（32バイト）")
@@ -119,11 +131,13 @@ def set_network(
         text(
             "UPDATE gateway.tenant SET network_url = :u, network_signing_key = :s,"
             " network_exchange_key = :x, api_token = :t,"
-            " network_caller_hash = COALESCE(:h, network_caller_hash), joined_at = now()"
+            " network_caller_hash = COALESCE(:h, network_caller_hash), joined_at = now(),"
+            " agencies = COALESCE(CAST(:a AS text[]), agencies)"
             " WHERE city_code = :c"
         ),
         {
             "c": city_code,
+            "a": sorted(set(agencies)) if agencies is not None else None,
             "u": network_url,
             "s": network_signing_key,
             "x": network_exchange_key,
