@@ -53,6 +53,7 @@ from sqlalchemy import Connection, Engine, create_engine, func, select
 from sqlalchemy.pool import NullPool
 
 from kiban.db import outbox
+from kiban.db.config import to_libpq_url
 from kiban.identity import importing, model, staging, vault
 from kiban.identity import tables as t
 from kiban.identity.importing import MAX_ERRORS, ImportRejected, ImportResult, Row, RowError
@@ -147,7 +148,6 @@ class _Done:
     residents: int = 0
     households: int = 0
     errors: list[RowError] = field(default_factory=list)
-    copied: bool = False  # the chunk's rows are in the staging tables
 
 
 # -- checking one line --------------------------------------------------------------------------
@@ -292,11 +292,7 @@ def _init_worker(url: str, expected: tuple[Any, ...]) -> None:
     if _key_check(found) != expected:
         raise keys.KeyVaultError("作業プロセスの暗号鍵が親プロセスと一致しません（KIBAN_KEY_FILE を確認）")
     _VAULT = found
-    _CONN = _copy_connection(_libpq(url))
-
-
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+    _CONN = _copy_connection(to_libpq_url(url))
 
 
 def _copy_connection(url: str) -> psycopg.Connection[Any]:
@@ -426,7 +422,6 @@ def _process(
                 if out[table]:
                     with conn.cursor().copy(f"COPY {staging.SCHEMA}.{table} ({columns}) FROM STDIN") as copy:
                         copy.write("".join(out[table]).encode())
-        done.copied = True
     return done
 
 
@@ -509,7 +504,7 @@ def load_registry(
             if not data[body:].strip():
                 raise ImportRejected([RowError(2, "", "", "データ行がありません")])
             _refuse_if_held(conn)
-        with psycopg.connect(_libpq(url), autocommit=True) as control:
+        with psycopg.connect(to_libpq_url(url), autocommit=True) as control:
             # One full load at a time: this session's lock, released when it ends however it ends.
             if not control.execute("SELECT pg_try_advisory_lock(%s)", (staging.LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
                 raise IdentityError("別の住民記録 全件取込が実行中です。終わってから実行してください")
@@ -608,7 +603,7 @@ def _load(
             _reserve(control, f"{staging.SCHEMA}.household_member", "member_id", lines),
             today.isoformat(),
         )
-        here = None if pool is not None else _copy_connection(_libpq(url))
+        here = None if pool is not None else _copy_connection(to_libpq_url(url))
         try:
             for part in _stream(pool, params, data, body, v, lambda: not total.errors, here):
                 total.rows += part.rows
@@ -627,7 +622,7 @@ def _load(
     sessions = _worker_count(workers, lines)  # as many sessions build the indexes
     say("索引の再構築", 0, len(jobs))
     try:
-        staging.run(_libpq(url), jobs, sessions, lambda k: say("索引の再構築", k, len(jobs)))
+        staging.run(to_libpq_url(url), jobs, sessions, lambda k: say("索引の再構築", k, len(jobs)))
     except psycopg.errors.UniqueViolation:
         errors = _duplicates(data, body)  # a duplicate in the file: name both lines
         if not errors:

@@ -20,8 +20,8 @@ from kiban.identity.persons import SearchCriteria, ValidationFailed
 from kiban.identity.repo import IdentityError
 from kiban.security import guard
 from kiban.security.context import AccessContext, Action, Business
-from kiban.shared import clock, wareki
-from kiban.web import deps
+from kiban.shared import clock
+from kiban.web import deps, forms
 from kiban.web.nav import MenuItem, register
 from kiban.web.session import access
 from kiban.web.templating import redirect, render
@@ -38,17 +38,11 @@ register(MenuItem("atena-non-resident", "住登外登録", "/atena/non-residents
 
 
 def parse_date(text: str | None, label: str, errors: list[FieldError]) -> date | None:
-    """A date as staff type it: 2025-04-01, 令和7年4月1日, R7.4.1 or S31.4.9."""
-    if not text or not text.strip():
-        return None
-    value = text.strip()
+    """``forms.parse_date`` (2025-04-01, 令和7年4月1日, R7.4.1 or S31.4.9), the error collected with the
+    form's others instead of raised."""
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        pass
-    try:
-        return wareki.parse(value)
-    except ValueError:
+        return forms.parse_date(text, label)
+    except forms.InputError:
         errors.append(FieldError(label, "日付として読めません（例: 2025-04-01、R7.4.1、昭和31年4月9日）"))
         return None
 
